@@ -1,0 +1,36 @@
+"""Small building blocks shared by backbones, necks and heads."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv2d → BatchNorm2d → ReLU (ReLU optional). (B, C_in, H, W) → (B, C_out, H', W')."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int] = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        relu: bool = True,
+    ):
+        ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        padding = tuple(dilation * (k - 1) // 2 for k in ks)
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, out_channels, ks, stride, padding, dilation, groups, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class Classifier(nn.Sequential):
+    """Dropout → 1×1 conv to class logits. (B, C, H, W) → (B, K, H, W)."""
+
+    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.1):
+        super().__init__(nn.Dropout2d(dropout), nn.Conv2d(in_channels, num_classes, 1))

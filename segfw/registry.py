@@ -1,0 +1,90 @@
+"""Registries: short names → component constructors, built from config nodes.
+
+A config node is a mapping ``{name: <registered name>, **kwargs}``. Unknown names fail listing the
+registered names and the closest match; unknown keywords fail naming the component and the key.
+Configs can only name registered components, never import arbitrary code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration names something that does not exist; the message says what and the fix."""
+
+
+class Registry:
+    """A named table of constructors for one kind of component (backbone, neck, head, ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a class or function under ``name``."""
+
+        def decorate(obj: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def get(self, name: str) -> Callable[..., Any]:
+        if name not in self._entries:
+            close = difflib.get_close_matches(str(name), self._entries, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'.{hint} Registered {self.kind}s: {', '.join(self.names())}"
+            )
+        return self._entries[name]
+
+    def build(self, node: Mapping[str, Any], **context: Any) -> Any:
+        """Build the component a config node names.
+
+        ``context`` holds arguments the framework supplies (e.g. ``in_specs``, ``num_classes``); they
+        are passed only when the constructor accepts them.
+        """
+        kwargs = dict(node)
+        if "name" not in kwargs:
+            raise ConfigError(f"a {self.kind} config needs a 'name' key (one of: {', '.join(self.names())})")
+        name = kwargs.pop("name")
+        factory = self.get(name)
+        accepted = accepted_keywords(factory)
+        if accepted is not None:
+            unknown = sorted(set(kwargs) - accepted)
+            if unknown:
+                valid = sorted(accepted - set(context))
+                raise ConfigError(
+                    f"{self.kind} '{name}' has no parameter '{unknown[0]}'. Its parameters: {', '.join(valid)}"
+                )
+            context = {k: v for k, v in context.items() if k in accepted}
+        return factory(**context, **kwargs)
+
+
+def accepted_keywords(factory: Callable[..., Any]) -> set[str] | None:
+    """Keyword names ``factory`` accepts, or None when it takes ``**kwargs``."""
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+BACKBONES = Registry("backbone")
+NECKS = Registry("neck")
+HEADS = Registry("head")
+LOSSES = Registry("loss")
+DATASETS = Registry("dataset")
+
+ALL_REGISTRIES = (BACKBONES, NECKS, HEADS, LOSSES, DATASETS)
