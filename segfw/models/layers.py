@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from torch import nn
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 class ConvBNReLU(nn.Sequential):
@@ -34,3 +37,10 @@ class Classifier(nn.Sequential):
 
     def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.1):
         super().__init__(nn.Dropout2d(dropout), nn.Conv2d(in_channels, num_classes, 1))
+
+
+def resize(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Bilinear resize (align_corners=False) of (B, C, h, w) to (B, C, *size); a no-op at equal size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
