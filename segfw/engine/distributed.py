@@ -1,0 +1,79 @@
+"""torch.distributed set-up for torchrun: NCCL on CUDA, gloo on CPU; rank-0 helpers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group torchrun describes in the environment; False when not under torchrun."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+    return True
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (identity outside torch.distributed)."""
+    if world_size() == 1:
+        return obj
+    holder = [obj if is_main_process() else None]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Average scalar values over processes."""
+    if world_size() == 1 or not values:
+        return values
+    tensor = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return dict(zip(values, (tensor / world_size()).tolist()))
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Indices ``rank, rank + world, ...``: every sample exactly once over all ranks, no padding
+    duplicates (unlike DistributedSampler), so summed confusion matrices equal a single process's."""
+
+    def __init__(self, length: int, rank_: int | None = None, world: int | None = None):
+        self.length = length
+        self.rank = rank() if rank_ is None else rank_
+        self.world = world_size() if world is None else world
+
+    def __iter__(self):
+        return iter(range(self.rank, self.length, self.world))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.length, self.world))

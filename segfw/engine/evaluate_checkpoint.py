@@ -1,0 +1,64 @@
+"""``tools/eval.py``: score a trained model on a dataset split with the configured test protocol."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+from PIL import Image
+
+from segfw.engine import distributed as dist_utils
+from segfw.engine.checkpoint import model_from_checkpoint
+from segfw.engine.data import build_eval_loader, build_split
+from segfw.engine.device import autocast_dtype, resolve_device
+from segfw.engine.evaluator import evaluate
+from segfw.engine.saved_run import find_checkpoint, merge_run_config
+from segfw.metrics import format_table
+from segfw.registry import ConfigError
+
+
+def prediction_writer(dataset, folder: Path):
+    """``on_prediction`` callback writing each prediction as a label PNG in the dataset's official ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(pred, batch, i) -> None:
+        name = batch["name"][i]
+        labels = dataset.encode_prediction(pred.cpu().numpy().astype(np.uint8))
+        path = folder / dataset.prediction_filename(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(labels, mode="L").save(path)
+
+    return write
+
+
+def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
+    """Evaluate ``run_dir``'s or ``checkpoint``'s model; writes ``eval.json`` and returns the summary."""
+    device = resolve_device(cfg.device, dist_utils.local_rank())
+    dist_utils.init_distributed(device)
+    try:
+        checkpoint = find_checkpoint(cfg)
+        model, run_cfg, classes = model_from_checkpoint(checkpoint, device)
+        settings = merge_run_config(run_cfg, cfg, overrides)
+        dataset = build_split(settings, "val")
+        if list(dataset.classes) != classes:
+            raise ConfigError(
+                f"the model was trained on {len(classes)} classes ({', '.join(classes[:5])}, ...) but dataset "
+                f"'{settings.dataset.name}' has {dataset.num_classes}; evaluate on a dataset with the same classes"
+            )
+        on_prediction = prediction_writer(dataset, Path(cfg.save_predictions)) if cfg.get("save_predictions") else None
+        amp = autocast_dtype(device, settings.trainer.amp, settings.trainer.amp_dtype)
+        result = evaluate(model, build_eval_loader(dataset, settings.trainer.num_workers), classes, device,
+                          settings.test, amp, on_prediction=on_prediction)
+        if dist_utils.is_main_process():
+            print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
+            print(format_table(result.summary))
+            output = Path(cfg.output) if cfg.get("output") else (Path(cfg.run_dir) if cfg.get("run_dir") else checkpoint.parent.parent) / "eval.json"
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(result.summary, indent=2))
+            print(f"wrote {output}")
+        return result.summary
+    finally:
+        dist_utils.shutdown_distributed()

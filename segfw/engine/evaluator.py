@@ -1,0 +1,77 @@
+"""Dataset-level evaluation with the configured inference protocol (whole / slide, scales, flip)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from segfw.engine.device import autocast
+from segfw.engine.distributed import is_main_process
+from segfw.metrics import ConfusionMatrix
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406]) * 255
+IMAGENET_STD = np.array([0.229, 0.224, 0.225]) * 255
+
+
+@dataclass
+class EvalResult:
+    summary: dict
+    confusion: Tensor  # (K, K) int64, rows = ground truth
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # (image, gt, pred)
+
+
+def denormalize(image: Tensor) -> np.ndarray:
+    """(3, H, W) ImageNet-normalised tensor → (H, W, 3) uint8."""
+    array = image.detach().float().cpu().permute(1, 2, 0).numpy() * IMAGENET_STD + IMAGENET_MEAN
+    return array.clip(0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def predict_batch(model, images: Tensor, size: Sequence[int], test: Mapping[str, Any],
+                  amp_dtype: torch.dtype | None = None) -> Tensor:
+    """Labels (B, *size) int64 for images (B, 3, h, w), probabilities resized to the label size first."""
+    with autocast(images.device, amp_dtype):
+        probs = model.predict(images, mode=test["mode"], scales=list(test["scales"]), flip=bool(test["flip"]),
+                              crop_size=test.get("crop_size"), stride=test.get("stride"))
+    if tuple(probs.shape[-2:]) != tuple(size):
+        probs = F.interpolate(probs.float(), size=tuple(size), mode="bilinear", align_corners=False)
+    return probs.argmax(dim=1)
+
+
+@torch.no_grad()
+def evaluate(model, loader, class_names: Sequence[str], device: torch.device, test: Mapping[str, Any],
+             amp_dtype: torch.dtype | None = None, num_samples: int = 0,
+             on_prediction=None) -> EvalResult:
+    """Accumulate a confusion matrix over ``loader`` (all-reduced across processes) and summarise it.
+
+    Ground truth stays at its original resolution: predictions are resized to each mask before
+    scoring. ``on_prediction(pred (H, W) int64, batch, i)`` is called per image when given (e.g.
+    to write prediction files). The first ``num_samples`` images are returned for visualisation.
+    """
+    was_training = model.training
+    model.eval()
+    matrix = ConfusionMatrix(len(class_names), device)
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for batch in tqdm(loader, desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
+        images = batch["image"].to(device, non_blocking=True)
+        masks = batch["mask"].to(device, non_blocking=True)
+        preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)
+        matrix.update(preds, masks)
+        for i in range(preds.shape[0]):
+            if on_prediction is not None:
+                on_prediction(preds[i], batch, i)
+            if len(samples) < num_samples:
+                image = images[i : i + 1].float()
+                if tuple(image.shape[-2:]) != tuple(masks.shape[-2:]):
+                    image = F.interpolate(image, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
+                samples.append((denormalize(image[0]), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
+    matrix.all_reduce()
+    model.train(was_training)
+    return EvalResult(matrix.summary(class_names), matrix.matrix.cpu(), samples)

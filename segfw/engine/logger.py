@@ -1,0 +1,54 @@
+"""TensorBoard logging (rank 0 only): scalars, per-class IoU, image panels, hparams."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from segfw.visualize import colorize
+
+
+class TensorBoardLogger:
+    """Writes event files into ``log_dir``; every method is a no-op when ``enabled`` is False."""
+
+    def __init__(self, log_dir: Path, enabled: bool = True):
+        self.writer = SummaryWriter(str(log_dir)) if enabled else None
+
+    def scalars(self, values: Mapping[str, float], step: int, prefix: str = "") -> None:
+        if self.writer is None:
+            return
+        for name, value in values.items():
+            if value is not None:
+                self.writer.add_scalar(f"{prefix}{name}", value, step)
+
+    def evaluation(self, summary: Mapping, step: int) -> None:
+        """``val/mIoU``, ``val/mAcc``, ``val/aAcc`` and ``val_class_IoU/<name>``."""
+        self.scalars({k: summary[k] for k in ("mIoU", "mAcc", "aAcc")}, step, prefix="val/")
+        self.scalars(summary["per_class"], step, prefix="val_class_IoU/")
+
+    def panels(self, tag: str, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+               preds: Sequence[np.ndarray], palette: np.ndarray, step: int) -> None:
+        """One image per sample: input | ground truth | prediction (masks coloured by ``palette``)."""
+        if self.writer is None:
+            return
+        for i, (image, mask, pred) in enumerate(zip(images, masks, preds)):
+            panel = np.concatenate([image, colorize(mask, palette), colorize(pred, palette)], axis=1)
+            self.writer.add_image(f"{tag}/{i}", torch.from_numpy(panel).permute(2, 0, 1), step)
+
+    def figure(self, tag: str, figure, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_figure(tag, figure, step)
+
+    def hparams(self, params: Mapping[str, object], metrics: Mapping[str, float]) -> None:
+        if self.writer is None:
+            return
+        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in params.items()}
+        self.writer.add_hparams(clean, {f"hparam/{k}": v for k, v in metrics.items() if v is not None}, run_name=".")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

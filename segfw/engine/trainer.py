@@ -1,0 +1,271 @@
+"""Iteration-based training: AMP, DDP/SyncBN, accumulation, clipping, evaluation, checkpoints, TensorBoard."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from segfw.engine import distributed as dist_utils
+from segfw.engine.checkpoint import (
+    load_checkpoint,
+    newest_checkpoint,
+    prune_iteration_checkpoints,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
+from segfw.engine.data import build_eval_loader, build_split, build_train_stream
+from segfw.engine.device import autocast, autocast_dtype, resolve_device
+from segfw.engine.evaluator import EvalResult, evaluate
+from segfw.engine.figures import confusion_figure, iou_bar_figure
+from segfw.engine.logger import TensorBoardLogger
+from segfw.engine.optim import build_optimizer, build_scheduler
+from segfw.engine.run_dir import prepare_run_dir
+from segfw.metrics import format_table
+from segfw.models.segmentor import Segmentor, build_segmentor
+
+
+class LossStep(nn.Module):
+    """``forward(images, masks) -> named losses``, so DDP sees the loss computation as the forward."""
+
+    def __init__(self, segmentor: Segmentor):
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
+        return self.segmentor.losses(images, masks)
+
+
+class StopRequested(Exception):
+    """Raised after Ctrl-C / SIGTERM once ``last.pt`` has been written."""
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+class Trainer:
+    """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device):
+        self.cfg, self.device, self.t = cfg, device, cfg.trainer
+        self.main = dist_utils.is_main_process()
+        seed_everything(cfg.seed, self.t.deterministic)
+        self.run_dir = prepare_run_dir(cfg)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+
+        self.train_set = build_split(cfg, "train")
+        self.val_set = build_split(cfg, "val")
+        self.classes = list(self.train_set.classes)
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device)
+        if self.t.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.step_module: nn.Module = LossStep(self.model)
+        if dist_utils.world_size() > 1:
+            if device.type == "cuda" and self.t.sync_bn:  # SyncBN needs NCCL; never on CPU/gloo
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+                self.step_module = LossStep(self.model)
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.step_module, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        if self.t.compile:
+            self.step_module = torch.compile(self.step_module)
+
+        self.optimizer = build_optimizer(self.model, cfg.optimizer)
+        self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, self.t.max_iters)
+        self.amp_dtype = autocast_dtype(device, self.t.amp, self.t.amp_dtype)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.iteration, self.best_miou = 0, float("-inf")
+        if cfg.resume:
+            self._resume()
+        self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
+        self._stop_signal: int | None = None
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.iteration,
+            "best_miou": self.best_miou,
+            "rng": rng_states(),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "classes": self.classes,
+            "palette": None if self.train_set.palette is None else self.train_set.palette.tolist(),
+        }
+
+    def save(self, best: bool = False) -> None:
+        if not self.main:
+            return
+        state = self._state()
+        save_checkpoint(self.ckpt_dir / "last.pt", state)
+        if self.t.keep_checkpoints > 1:
+            save_checkpoint(self.ckpt_dir / f"iter_{self.iteration:07d}.pt", state)
+            prune_iteration_checkpoints(self.ckpt_dir, self.t.keep_checkpoints)
+        if best:
+            save_checkpoint(self.ckpt_dir / "best.pt", state)
+
+    def _resume(self) -> None:
+        path = newest_checkpoint(self.ckpt_dir)
+        if path is None:
+            raise FileNotFoundError(f"resume=true, but {self.ckpt_dir} holds no checkpoint")
+        state = load_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.iteration, self.best_miou = state["iteration"], state["best_miou"]
+        restore_rng_states(state["rng"])
+        if self.main:
+            print(f"resumed from {path} at iteration {self.iteration}")
+
+    # ----------------------------------------------------------------------------- signals
+    def _on_signal(self, signum, _frame) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    def _stop_requested(self) -> bool:
+        flag = torch.tensor(float(self._stop_signal is not None), device=self.device)
+        if dist_utils.world_size() > 1:  # every rank stops at the same iteration
+            torch.distributed.all_reduce(flag)
+        return bool(flag.item())
+
+    # ----------------------------------------------------------------------------- loop
+    def _train_step(self, batches) -> dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        accumulate = max(self.t.accumulate, 1)
+        for micro in range(accumulate):
+            batch = next(batches)
+            images = batch["image"].to(self.device, non_blocking=True)
+            masks = batch["mask"].to(self.device, non_blocking=True)
+            if self.t.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            sync = micro == accumulate - 1 or not hasattr(self.step_module, "no_sync")
+            context = self.step_module.no_sync() if not sync else contextlib.nullcontext()
+            with context:
+                with autocast(self.device, self.amp_dtype):
+                    losses = self.step_module(images, masks)
+                loss = sum(losses.values())
+                self.scaler.scale(loss / accumulate).backward()
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + value.item() / accumulate
+        if self.t.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.t.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        totals["loss"] = sum(totals.values())
+        return totals
+
+    def validate(self) -> EvalResult:
+        loader = build_eval_loader(self.val_set, self.t.num_workers)
+        result = evaluate(self.model, loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
+                          num_samples=self.t.num_vis_images)
+        if self.main:
+            print(f"\niteration {self.iteration}: evaluation on {len(self.val_set)} images\n{format_table(result.summary)}")
+            self.logger.evaluation(result.summary, self.iteration)
+            if result.samples and self.val_set.palette is not None:
+                images, masks, preds = zip(*result.samples)
+                self.logger.panels("val/images", images, masks, preds, self.val_set.palette, self.iteration)
+            self.logger.figure("val/confusion_matrix", confusion_figure(result.confusion, self.classes), self.iteration)
+            self.logger.figure("val/per_class_IoU", iou_bar_figure(result.summary), self.iteration)
+        return result
+
+    def run(self) -> dict:
+        """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json)."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._run()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self.logger.close()
+
+    def _run(self) -> dict:
+        batches = iter(build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1)))
+        bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
+        summary, tic, images_seen = None, time.perf_counter(), 0
+        images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
+        while self.iteration < self.t.max_iters:
+            losses = self._train_step(batches)
+            self.iteration += 1
+            images_seen += images_per_step
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses['loss']:.3f}", lr=f"{lr:.2e}")
+            if self.iteration % self.t.log_interval == 0 or self.iteration == self.t.max_iters:
+                elapsed = time.perf_counter() - tic
+                scalars = {**losses, "lr": lr, "images_per_s": images_seen / max(elapsed, 1e-9)}
+                if self.device.type == "cuda":
+                    scalars["peak_memory_MiB"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+                self.logger.scalars(scalars, self.iteration, prefix="train/")
+                tic, images_seen = time.perf_counter(), 0
+            last = self.iteration == self.t.max_iters
+            if last or self.iteration % self.t.eval_interval == 0:
+                summary = self.validate().summary
+                improved = summary["mIoU"] is not None and summary["mIoU"] > self.best_miou
+                self.best_miou = max(self.best_miou, summary["mIoU"] or float("-inf"))
+                self.save(best=improved)
+            elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
+                self.save()
+            if self._stop_requested():
+                self.save()
+                bar.close()
+                if self.main:
+                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'} "
+                          f"(continue with run_dir={self.run_dir} resume=true)")
+                raise StopRequested(self._stop_signal)
+        bar.close()
+        if summary is None:  # resumed at max_iters
+            summary = self.validate().summary
+        if self.main:
+            (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
+                       if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
+            self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
+        return summary
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run the training job a composed ``train`` config describes; returns the final metrics."""
+    device = resolve_device(cfg.device, dist_utils.local_rank())
+    dist_utils.init_distributed(device)
+    try:
+        return Trainer(cfg, device).run()
+    finally:
+        dist_utils.shutdown_distributed()
