@@ -1,0 +1,68 @@
+"""Pyramid pooling module, PPM (Zhao et al., "Pyramid Scene Parsing Network", CVPR 2017).
+
+For each bin count n: adaptive average pooling to n×n cells, a 1×1 conv + BN + ReLU, a bilinear
+upsample back to H×W; the input and every branch are concatenated:
+
+    out = concat(x, up(φ_1(pool_1(x))), up(φ_2(pool_2(x))), up(φ_3(pool_3(x))), up(φ_6(pool_6(x))))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from segfw.models.layers import ConvBNReLU, resize
+from segfw.registry import NECKS, ConfigError
+
+
+class PooledBranch(nn.Module):
+    """Adaptive average pooling to ``size``, then ``transform``, then bilinear upsampling to H×W.
+
+    (B, C, H, W) → pool → (B, C, size, size) → transform → (B, C', size, size) → (B, C', H, W).
+    """
+
+    def __init__(self, size: int, transform: nn.Module):
+        super().__init__()
+        self.size = size
+        self.transform = transform
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = F.adaptive_avg_pool2d(x, self.size)
+        return resize(self.transform(pooled), x.shape[-2:])
+
+
+def pooled_projection(in_channels: int, out_channels: int, size: int) -> nn.Module:
+    """1×1 conv + ReLU for features pooled to ``size``×``size``.
+
+    With BatchNorm on a 1×1 map the statistics come from the batch alone, and a batch of one in
+    training mode cannot be normalised at all (PyTorch raises). The global (size 1) projection
+    therefore uses a biased conv without normalisation; larger sizes keep conv + BN + ReLU.
+    """
+    if size > 1:
+        return ConvBNReLU(in_channels, out_channels, 1)
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.ReLU(inplace=True))
+
+
+@NECKS.register("ppm")
+class PyramidPooling(nn.Module):
+    """PPM: (B, C, H, W) → (B, C + len(bins) · channels, H, W).
+
+    ``channels`` is the width of each pyramid branch (default C // len(bins), as in PSPNet).
+    """
+
+    def __init__(self, in_channels: int, bins: Sequence[int] = (1, 2, 3, 6), channels: int | None = None):
+        super().__init__()
+        bins = [int(b) for b in bins]
+        if not bins or min(bins) < 1:
+            raise ConfigError(f"ppm bins must be a non-empty list of positive integers, got {bins}")
+        channels = channels or max(in_channels // len(bins), 1)
+        self.branches = nn.ModuleList(
+            PooledBranch(b, pooled_projection(in_channels, channels, b)) for b in bins
+        )
+        self.out_channels = in_channels + len(bins) * channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([x, *(branch(x) for branch in self.branches)], dim=1)
