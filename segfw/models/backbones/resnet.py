@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -9,6 +11,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet as tv_resnet
 
 from segfw.models.feature_spec import FeatureSpec
+from segfw.models.necks.strip_pooling import StripPooling
 from segfw.registry import BACKBONES, ConfigError
 
 _DEPTHS = {18: "resnet18", 34: "resnet34", 50: "resnet50", 101: "resnet101"}
@@ -20,6 +23,7 @@ _WEIGHT_ENUMS = {
 }
 # replace_stride_with_dilation for layer2..layer4 per output stride.
 _DILATION = {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}
+_LEVELS = ("c2", "c3", "c4", "c5")
 
 
 class ResNet(nn.Module):
@@ -29,9 +33,19 @@ class ResNet(nn.Module):
     ``output_stride`` (8, 16 or 32) replaces the strides of the last stages with dilation.
     ``pretrained``: None, a torchvision weight name (``"IMAGENET1K_V1"``) or a local ``.pt``/``.pth``
     file holding a torchvision state dict.
+    ``strip_pooling_stages`` / ``strip_pooling_last_blocks``: levels (``"c2"``..``"c5"``) whose every
+    residual block / whose last residual block gets a strip pooling module (see
+    :func:`add_strip_pooling`). SPNet (Hou et al., CVPR 2020) uses ``["c5"]`` / ``["c2", "c3", "c4"]``.
     """
 
-    def __init__(self, depth: int = 50, output_stride: int = 8, pretrained: str | None = None):
+    def __init__(
+        self,
+        depth: int = 50,
+        output_stride: int = 8,
+        pretrained: str | None = None,
+        strip_pooling_stages: Sequence[str] = (),
+        strip_pooling_last_blocks: Sequence[str] = (),
+    ):
         super().__init__()
         if depth not in _DEPTHS:
             raise ConfigError(f"ResNet depth {depth} is not supported; choose one of {sorted(_DEPTHS)}")
@@ -45,6 +59,12 @@ class ResNet(nn.Module):
             net.load_state_dict(load_pretrained_state(depth, pretrained))
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        stages = dict(zip(_LEVELS, (self.layer1, self.layer2, self.layer3, self.layer4)))
+        for level in _check_levels(strip_pooling_stages, "strip_pooling_stages"):
+            for block in stages[level]:
+                add_strip_pooling(block)
+        for level in _check_levels(strip_pooling_last_blocks, "strip_pooling_last_blocks"):
+            add_strip_pooling(stages[level][-1])
         width = 1 if depth < 50 else 4
         strides = [4, 8, min(16, output_stride), output_stride]
         self.out_specs = {
@@ -57,6 +77,28 @@ class ResNet(nn.Module):
         c4 = self.layer3(c3)
         c5 = self.layer4(c4)
         return {"c2": c2, "c3": c3, "c4": c4, "c5": c5}
+
+
+def add_strip_pooling(block: tv_resnet.BasicBlock | tv_resnet.Bottleneck) -> None:
+    """Gate the input of the block's last conv with a strip pooling module, in place.
+
+    As in the official SPNet Bottleneck, ``h = h · SPM-gate(h)`` just before the final conv (conv3
+    of a Bottleneck, conv2 of a BasicBlock), i.e. after the 3×3 conv, inside the residual branch.
+    The conv becomes ``<conv>.conv`` and the module ``<conv>.spm``. Applied after pretrained
+    weights are loaded; the SPMs start from scratch. Idempotent.
+    """
+    name = "conv3" if isinstance(block, tv_resnet.Bottleneck) else "conv2"
+    conv = getattr(block, name)
+    if isinstance(conv, nn.Sequential):
+        return
+    setattr(block, name, nn.Sequential(OrderedDict(spm=StripPooling(conv.in_channels), conv=conv)))
+
+
+def _check_levels(levels: Sequence[str], key: str) -> list[str]:
+    unknown = [level for level in levels if level not in _LEVELS]
+    if unknown:
+        raise ConfigError(f"model.backbone.{key} has unknown level {unknown[0]!r}; use a list of {', '.join(_LEVELS)}")
+    return list(levels)
 
 
 def _basic_block_resnet_with_dilation(depth: int, dilate: list[bool]) -> tv_resnet.ResNet:
@@ -108,8 +150,13 @@ def load_pretrained_state(depth: int, pretrained: str) -> dict[str, Tensor]:
 
 
 def _register(depth: int) -> None:
-    def build(output_stride: int = 8, pretrained: str | None = None) -> ResNet:
-        return ResNet(depth, output_stride, pretrained)
+    def build(
+        output_stride: int = 8,
+        pretrained: str | None = None,
+        strip_pooling_stages: Sequence[str] = (),
+        strip_pooling_last_blocks: Sequence[str] = (),
+    ) -> ResNet:
+        return ResNet(depth, output_stride, pretrained, strip_pooling_stages, strip_pooling_last_blocks)
 
     build.__doc__ = f"ResNet-{depth} backbone (see :class:`ResNet`)."
     BACKBONES.register(_DEPTHS[depth])(build)
