@@ -16,7 +16,7 @@ def describe(factory) -> str:
 def list_components() -> str:
     lines = []
     for registry in segfw.ALL_REGISTRIES:
-        lines.append(f"{registry.kind}s:")
+        lines.append(f"[{registry.kind}]")
         width = max((len(n) for n in registry.names()), default=0)
         for name in registry.names():
             lines.append(f"  {name:<{width}}  {describe(registry.get(name))}")
