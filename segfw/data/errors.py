@@ -1,5 +1,55 @@
-"""The one error type for unusable data on disk."""
+"""Errors for unusable data on disk, and turning any error into the one line a tool prints.
+
+A DataLoader worker re-raises a sample's exception in the main process as the same type, but with
+the whole worker traceback as its message. :func:`original_message` recovers the original line, so
+``str(BadSampleError)`` is always the clean one-line message, in the main process or from a worker.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from segfw.registry import ConfigError
+
+
+def original_message(text: str) -> str:
+    """The message an exception had before a DataLoader worker wrapped it ("Caught X in DataLoader ...")."""
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return text
+    last = text.rstrip().splitlines()[-1]  # "package.module.ErrorType: the original message"
+    _, separator, message = last.partition(": ")
+    return message if separator else last
 
 
 class BadSampleError(ValueError):
-    """A sample or dataset layout on disk cannot be used; the message names the file and the fix."""
+    """A sample or dataset layout on disk cannot be used; the one-line message names the file and the fix."""
+
+    def __init__(self, message: str):
+        super().__init__(original_message(str(message)))
+
+
+@dataclass(frozen=True)
+class SkippedSample:
+    """Returned by a dataset in place of a bad sample when ``on_bad_sample="skip"``; the loader drops it."""
+
+    message: str
+
+
+def one_line(error: BaseException) -> str:
+    """One line describing ``error``, also when it was raised inside a DataLoader worker."""
+    message = original_message(str(error)).strip()
+    first = message.splitlines()[0] if message else type(error).__name__
+    return first
+
+
+@contextmanager
+def exit_on_bad_input(*extra: type[BaseException]) -> Iterator[None]:
+    """For tools: a BadSampleError or ConfigError (or ``extra`` types) ends the program with one line, exit 2."""
+    try:
+        yield
+    except (BadSampleError, ConfigError, *extra) as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -9,14 +9,16 @@ from PIL import Image, UnidentifiedImageError
 
 from segfw.data.errors import BadSampleError
 
+ID_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B")  # PIL modes holding one id per pixel
+
 
 def _open(path: Path) -> Image.Image:
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
+        raise BadSampleError(f"{path}: file not found")
     try:
         image = Image.open(path)
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise BadSampleError(f"{path}: unreadable or truncated image ({error}); re-copy or remove the file") from None
     return image
 
@@ -27,11 +29,12 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def read_label(path: Path) -> np.ndarray:
-    """Single-channel label ids (H, W) uint8 (a palette PNG's indices are its ids)."""
+    """Single-channel label ids (H, W): uint8 for 8-bit PNGs (a palette PNG's indices are its ids), int32 for 16-bit."""
     image = _open(Path(path))
-    if image.mode in ("RGB", "RGBA"):
+    if image.mode not in ID_MODES:
         raise BadSampleError(
-            f"{path}: label is a colour ({image.mode}) image, but single-channel class ids are expected; "
-            "convert it to 8-bit ids (mode L or P), e.g. with tools/convert_dataset.py"
+            f"{path}: label is a {len(image.getbands())}-channel {image.mode} image (colour-coded?), but single-channel "
+            "class ids are expected; save ids as an 8-bit greyscale (L) or palette (P) PNG, e.g. with tools/convert_dataset.py"
         )
-    return np.asarray(image if image.mode in ("L", "P") else image.convert("L"))
+    ids = np.asarray(image)
+    return ids.astype(np.uint8) if ids.dtype == bool else ids

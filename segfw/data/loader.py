@@ -1,0 +1,130 @@
+"""DataLoaders: reseeded augmentations per worker, persistent workers, and skipping of bad samples.
+
+Batches are dicts: ``image`` (B, 3, H, W) float, ``mask`` (B, H, W) int64, ``name`` list of B str, and
+``skipped``: messages of the samples dropped from this batch (``dataset.on_bad_sample=skip``). A batch
+whose samples were all bad has no ``image``/``mask``/``name``; :class:`SkippedSamples` filters those out.
+Validation images may differ in size: use ``batch_size=1`` for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
+
+from segfw.data.errors import SkippedSample
+
+log = logging.getLogger(__name__)
+
+
+def _transforms_of(dataset: Any) -> Iterator[Any]:
+    """The augmentation pipelines inside a dataset, looking through Subset/ConcatDataset-style wrappers."""
+    transform = getattr(dataset, "transform", None)
+    if transform is not None:
+        yield transform
+    if hasattr(dataset, "dataset"):
+        yield from _transforms_of(dataset.dataset)
+    for inner in getattr(dataset, "datasets", ()):
+        yield from _transforms_of(inner)
+
+
+def reseed_transforms(dataset: Dataset, seed: int) -> None:
+    """Give the dataset's albumentations pipeline(s) one fresh random stream derived from ``seed``.
+
+    Without this, every worker starts from a copy of the same pipeline state and repeats the same
+    augmentations as its siblings.
+    """
+    for transform in _transforms_of(dataset):
+        if hasattr(transform, "set_random_state"):
+            transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: reseed numpy, random and the augmentations from torch's per-worker seed; 1 OpenCV thread."""
+    info = get_worker_info()
+    seed = info.seed % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    cv2.setNumThreads(1)
+    reseed_transforms(info.dataset, seed)
+
+
+def collate_skip_bad(items: list[dict | SkippedSample]) -> dict[str, Any]:
+    """``default_collate`` of the good samples, plus ``skipped``: the messages of the bad ones."""
+    good = [item for item in items if not isinstance(item, SkippedSample)]
+    batch = default_collate(good) if good else {}
+    batch["skipped"] = [item.message for item in items if isinstance(item, SkippedSample)]
+    return batch
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    num_workers: int,
+    seed: int = 0,
+    drop_last: bool = False,
+    distributed: bool = False,
+) -> DataLoader:
+    """A DataLoader with reproducible, per-worker-distinct augmentations.
+
+    Worker ``w`` of rank ``r`` seeds its augmentations from torch's worker seed (base seed drawn from
+    ``seed + r``), so workers, ranks and epochs all differ while a run stays reproducible. Workers are
+    persistent (their random streams go on across epochs); memory is pinned only when CUDA is available.
+    With ``distributed=True`` a ``DistributedSampler`` shards the data: call ``loader.sampler.set_epoch(e)``.
+    With ``num_workers=0`` the pipeline is reseeded from ``seed`` here, in the main process.
+    """
+    rank = torch.distributed.get_rank() if distributed and torch.distributed.is_initialized() else 0
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
+    generator = torch.Generator().manual_seed(seed + rank)
+    if num_workers == 0:
+        reseed_transforms(dataset, seed + rank)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate_skip_bad,
+        pin_memory=torch.cuda.is_available(),
+        drop_last=drop_last,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+        generator=generator,
+    )
+
+
+class SkippedSamples:
+    """Logs each bad file a loader skipped (once) and counts them; drops batches left empty.
+
+    Usage: ``skipped = SkippedSamples(); for batch in skipped.filter(loader): ...; log(skipped.summary())``.
+    """
+
+    def __init__(self, logger: logging.Logger = log):
+        self.logger = logger
+        self.messages: dict[str, None] = {}
+
+    def record(self, batch: dict[str, Any]) -> bool:
+        """Log the batch's new skipped messages; True when the batch still holds samples."""
+        for message in batch.get("skipped", ()):
+            if message not in self.messages:
+                self.messages[message] = None
+                self.logger.warning("skipped bad sample: %s", message)
+        return "image" in batch
+
+    def filter(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for batch in batches:
+            if self.record(batch):
+                yield batch
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def summary(self) -> str:
+        return f"skipped {len(self)} bad sample(s)" + (" (dataset.on_bad_sample=skip)" if len(self) else "")
