@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segfw.data.datasets.base import SegmentationDataset
-from segfw.data.loader import collate_skip_bad, worker_init
+from segfw.data.loader import collate_skip_bad, seed_worker
 from segfw.data.transforms import build_transforms
 from segfw.engine.distributed import ShardSampler, rank, world_size
 from segfw.engine.train_stream import ResumableBatchSampler, SeededSampleDataset
@@ -16,7 +16,7 @@ from segfw.registry import DATASETS
 
 def build_split(cfg: DictConfig, split: str) -> SegmentationDataset:
     """The ``split`` ("train" or "val") of ``cfg.dataset`` with the matching ``cfg.augment`` pipeline."""
-    transform = build_transforms(OmegaConf.to_container(cfg.augment[split], resolve=True))
+    transform = build_transforms(cfg.augment, split)
     node = OmegaConf.to_container(cfg.dataset, resolve=True)
     return DATASETS.build(node, split=split, transform=transform)
 
@@ -29,10 +29,17 @@ def build_train_stream(dataset: SegmentationDataset, cfg: DictConfig, start_batc
         SeededSampleDataset(dataset),
         batch_sampler=sampler,
         num_workers=trainer.num_workers,
-        worker_init_fn=worker_init,
+        worker_init_fn=seed_worker if trainer.num_workers > 0 else None,
         collate_fn=collate_skip_bad,
         pin_memory=torch.cuda.is_available(),
+        generator=_own_generator(cfg.seed),
     )
+
+
+def _own_generator(seed: int) -> torch.Generator:
+    """A private generator for the loader's worker seeds, so that creating a loader never draws from
+    (and shifts) the global RNG that dropout uses: a resumed run stays bit-exact."""
+    return torch.Generator().manual_seed(seed)
 
 
 def build_eval_loader(dataset: SegmentationDataset, num_workers: int) -> DataLoader:
@@ -42,7 +49,9 @@ def build_eval_loader(dataset: SegmentationDataset, num_workers: int) -> DataLoa
         batch_size=1,
         sampler=ShardSampler(len(dataset)),
         num_workers=num_workers,
-        worker_init_fn=worker_init,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
         collate_fn=collate_skip_bad,
         pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+        generator=_own_generator(0),
     )

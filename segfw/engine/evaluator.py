@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from segfw.data.loader import SkippedSamples
 from segfw.engine.device import autocast
 from segfw.engine.distributed import is_main_process
 from segfw.metrics import ConfusionMatrix
@@ -59,7 +60,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     model.eval()
     matrix = ConfusionMatrix(len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for batch in tqdm(loader, desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
+    skipped = SkippedSamples()
+    for batch in tqdm(skipped.filter(loader), desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)
@@ -73,5 +75,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
                     image = F.interpolate(image, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
                 samples.append((denormalize(image[0]), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
     matrix.all_reduce()
+    if len(skipped):
+        print(skipped.summary())
     model.train(was_training)
     return EvalResult(matrix.summary(class_names), matrix.matrix.cpu(), samples)

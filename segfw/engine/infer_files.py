@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from PIL import Image
 from tqdm import tqdm
 
@@ -42,7 +42,7 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str]) -> list[Path]:
     palette_list = load_checkpoint(cfg.checkpoint).get("palette")
     palette = np.asarray(palette_list, dtype=np.uint8) if palette_list else default_palette(len(classes))
     settings = merge_run_config(run_cfg, cfg, overrides)
-    transform = build_transforms(OmegaConf.to_container(settings.augment.val, resolve=True))
+    transform = build_transforms(settings.augment, "val")
     output = Path(cfg.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)
     written = []

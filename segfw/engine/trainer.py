@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
 from segfw.engine.checkpoint import (
     load_checkpoint,
@@ -76,6 +77,8 @@ class Trainer:
 
         self.train_set = build_split(cfg, "train")
         self.val_set = build_split(cfg, "val")
+        self.val_loader = build_eval_loader(self.val_set, self.t.num_workers)
+        self.skipped = SkippedSamples()
         self.classes = list(self.train_set.classes)
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device)
@@ -184,8 +187,7 @@ class Trainer:
         return totals
 
     def validate(self) -> EvalResult:
-        loader = build_eval_loader(self.val_set, self.t.num_workers)
-        result = evaluate(self.model, loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
+        result = evaluate(self.model, self.val_loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
                           num_samples=self.t.num_vis_images)
         if self.main:
             print(f"\niteration {self.iteration}: evaluation on {len(self.val_set)} images\n{format_table(result.summary)}")
@@ -208,7 +210,8 @@ class Trainer:
             self.logger.close()
 
     def _run(self) -> dict:
-        batches = iter(build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1)))
+        stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
+        batches = self.skipped.filter(iter(stream))
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
@@ -242,6 +245,8 @@ class Trainer:
                           f"(continue with run_dir={self.run_dir} resume=true)")
                 raise StopRequested(self._stop_signal)
         bar.close()
+        if len(self.skipped) and self.main:
+            print(self.skipped.summary())
         if summary is None:  # resumed at max_iters
             summary = self.validate().summary
         if self.main:

@@ -1,0 +1,144 @@
+"""The real tools as a user runs them: train, eval, infer, typos, resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO, tiny_overrides
+
+CLASSES = ["sky", "building", "road", "sidewalk", "pole", "fence", "car", "vegetation"]
+
+
+def run_tool(tool: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, str(REPO / "tools" / tool), *overrides], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{tool} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("e2e")
+    run_tool("train.py", *tiny_overrides(tmp, **{"trainer.max_iters": "4", "trainer.eval_interval": "2"}))
+    return tmp / "run"
+
+
+def test_train_writes_the_run_folder(trained_run):
+    for name in ("config.yaml", "checkpoints/last.pt", "checkpoints/best.pt", "metrics.json"):
+        assert (trained_run / name).is_file(), name
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert set(metrics) == {"mIoU", "mAcc", "aAcc", "per_class"}
+    assert list(metrics["per_class"]) == CLASSES
+    assert 0 <= metrics["mIoU"] <= 100 and 0 <= metrics["aAcc"] <= 100
+    state = torch.load(trained_run / "checkpoints/last.pt", weights_only=False)
+    assert {"model", "optimizer", "scheduler", "iteration", "rng", "config"} <= set(state)
+    assert state["iteration"] == 4
+
+
+def test_tensorboard_holds_curves_images_and_hparams(trained_run):
+    events = sorted(trained_run.glob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file"
+    acc = EventAccumulator(str(trained_run), size_guidance={"scalars": 0, "images": 0}).Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for tag in ("train/loss", "train/loss_ce", "train/loss_aux", "train/lr", "train/images_per_s",
+                "val/mIoU", "val/mAcc", "val/aAcc", "val_class_IoU/road"):
+        assert tag in scalars, tag
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert [e.step for e in acc.Scalars("val/mIoU")] == [2, 4]
+    last = acc.Scalars("val/mIoU")[-1].value
+    assert last == pytest.approx(json.loads((trained_run / "metrics.json").read_text())["mIoU"], abs=1e-4)
+    images = acc.Tags()["images"]
+    assert "val/images/0" in images
+    panel = acc.Images("val/images/0")[-1]
+    assert panel.width == 3 * 64 and panel.height == 48  # input | ground truth | prediction
+    assert "val/confusion_matrix" in images and "val/per_class_IoU" in images
+    hparam_runs = [p for p in trained_run.rglob("events.out.tfevents.*") if p.parent != trained_run]
+    assert hparam_runs or any("hparam/mIoU" in t for t in scalars)
+
+
+def test_eval_reproduces_the_final_metrics(trained_run, tmp_path):
+    out = tmp_path / "eval.json"
+    result = run_tool("eval.py", f"run_dir={trained_run}", f"output={out}", "device=cpu")
+    assert "mIoU" in result.stdout and "road" in result.stdout
+    evaluated = json.loads(out.read_text())
+    best = torch.load(trained_run / "checkpoints/best.pt", weights_only=False)
+    assert best["best_miou"] == pytest.approx(evaluated["mIoU"], abs=1e-6)
+    run_tool("eval.py", f"run_dir={trained_run}", "device=cpu")
+    assert json.loads((trained_run / "eval.json").read_text()) == evaluated
+
+
+def test_infer_writes_label_maps_at_input_size(trained_run, tmp_path):
+    images = tmp_path / "in"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name, size in (("a", (37, 53)), ("b", (64, 48))):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(images / f"{name}.jpg")
+    out = tmp_path / "out"
+    run_tool("infer.py", f"checkpoint={trained_run / 'checkpoints/last.pt'}", f"input={images}", f"output={out}", "device=cpu")
+    for name, size in (("a", (37, 53)), ("b", (64, 48))):
+        labels = np.asarray(Image.open(out / f"{name}.png"))
+        assert labels.shape == size and labels.max() < len(CLASSES)
+        assert Image.open(out / f"{name}_overlay.jpg").size == (size[1], size[0])
+
+
+def test_config_typo_names_the_key(tmp_path):
+    result = run_tool("train.py", *tiny_overrides(tmp_path), "trainer.max_iter=5", check=False)
+    assert result.returncode != 0
+    assert "trainer.max_iter" in result.stderr
+
+
+def test_unknown_block_names_choices(tmp_path):
+    result = run_tool("train.py", *tiny_overrides(tmp_path), "model.neck.name=strip_pool", check=False)
+    assert result.returncode == 2
+    assert "unknown neck 'strip_pool'" in result.stderr and "strip_pooling" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_folder_dataset_is_one_line(tmp_path):
+    result = run_tool("train.py", *tiny_overrides(tmp_path), "dataset=folder", f"dataset.root={tmp_path / 'nope'}", check=False)
+    assert result.returncode == 2
+    assert str(tmp_path / "nope") in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_continues_from_last(tmp_path):
+    run_tool("train.py", *tiny_overrides(tmp_path))
+    result = run_tool("train.py", *tiny_overrides(tmp_path, **{"trainer.max_iters": "3"}), "resume=true")
+    assert "resumed from" in result.stdout and "at iteration 2" in result.stdout
+    state = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)
+    assert state["iteration"] == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_saves_last_checkpoint(tmp_path, sig):
+    overrides = tiny_overrides(tmp_path, **{"trainer.max_iters": "1000", "trainer.eval_interval": "1000"})
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(REPO / "tools/train.py"), *overrides], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.time() + 300
+    while not re.search(r"\| *[1-9]\d*/1000", "".join(seen)) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    stdout, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + sig, "".join(seen)[-2000:]
+    assert "resume=true" in stdout
+    state = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)
+    assert 1 <= state["iteration"] < 1000
