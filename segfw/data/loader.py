@@ -35,14 +35,15 @@ def _transforms_of(dataset: Any) -> Iterator[Any]:
 
 
 def reseed_transforms(dataset: Dataset, seed: int) -> None:
-    """Give the dataset's albumentations pipeline(s) one fresh random stream derived from ``seed``.
+    """Reseed the dataset's augmentation pipeline(s) from ``seed``.
 
     Without this, every worker starts from a copy of the same pipeline state and repeats the same
-    augmentations as its siblings.
+    augmentations as its siblings. Pipelines from ``build_transforms`` get one shared stream for all
+    their steps (see ``segfw.data.transforms.build.Pipeline``).
     """
     for transform in _transforms_of(dataset):
-        if hasattr(transform, "set_random_state"):
-            transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+        if hasattr(transform, "set_random_seed"):
+            transform.set_random_seed(seed)
 
 
 def seed_worker(worker_id: int) -> None:

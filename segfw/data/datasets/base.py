@@ -1,8 +1,22 @@
-"""Base class of every dataset: pairs of (image file, label file) mapped to train ids."""
+"""Base class of every dataset: pairs of (image file, label file) mapped to train ids.
+
+Contract of ``__getitem__(i)`` (after ``transform``, see ``segfw.data.transforms.build_transforms``)::
+
+    {"image": (3, H, W) float32 tensor, "mask": (H, W) int64 tensor (255 = ignore), "name": str}
+
+Training pipelines transform image and mask alike, so both have the crop size. Validation pipelines
+(``build_transforms(..., "val")``) touch the image only: there ``mask`` keeps the label's ORIGINAL
+resolution while ``image`` may be resized (e.g. ADE20K to fit (2048, 512)); the evaluator resizes its
+predictions to the mask's size before scoring.
+
+Bad files raise :class:`BadSampleError` with one line naming the file and what was expected. With
+``on_bad_sample="skip"`` a bad sample is returned as :class:`SkippedSample` instead, and the loader's
+collate function drops and reports it (see ``segfw.data.loader``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,50 +24,168 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segfw.data.errors import BadSampleError
+from segfw.data.errors import BadSampleError, SkippedSample
 from segfw.data.io import read_image, read_label
+from segfw.registry import ConfigError
 
 IGNORE_INDEX = 255
+INVALID = -1  # label table entry of a raw id the dataset does not define
+BAD_SAMPLE_POLICIES = ("fail", "skip")
+MISSING = {(True, True): None, (True, False): "label", (False, True): "image", (False, False): "both"}  # by (image?, label?)
 
 
 @dataclass(frozen=True)
 class Sample:
+    """Where a sample's files are (or should be); ``missing`` says which of them is absent on disk."""
+
     image: Path
     label: Path
     name: str
+    missing: str | None = None  # None, "image", "label" or "both"
+
+    def problem(self) -> str | None:
+        """One line describing a missing file, or None when both exist."""
+        if self.missing == "label":
+            return f"{self.image}: image has no label; expected {self.label}"
+        if self.missing == "image":
+            return f"{self.label}: label has no image; expected {self.image}"
+        if self.missing == "both":
+            return f"{self.image}: listed in the split file, but neither it nor its label {self.label} exists"
+        return None
+
+
+def index_files(folder: Path, pattern: str, suffix: str) -> dict[str, Path]:
+    """Files under ``folder`` matching ``pattern`` (a glob), keyed by file name without ``suffix``."""
+    return {path.name[: len(path.name) - len(suffix)]: path for path in sorted(folder.glob(pattern))}
+
+
+def pair_samples(
+    images: Mapping[str, Path],
+    labels: Mapping[str, Path],
+    expected_image: Callable[[str], Path],
+    expected_label: Callable[[str], Path],
+    names: Iterable[str] | None = None,
+) -> list[Sample]:
+    """Samples for ``names`` (default: every key of ``images`` or ``labels``), paired by key.
+
+    A side that does not exist gets its expected path and is recorded in ``Sample.missing``.
+    """
+    samples = []
+    for name in sorted(set(images) | set(labels)) if names is None else names:
+        image, label = images.get(name), labels.get(name)
+        missing = MISSING[(image is not None, label is not None)]
+        samples.append(Sample(image or expected_image(name), label or expected_label(name), name, missing))
+    return samples
+
+
+def label_table(mapping: Mapping[int, int]) -> np.ndarray:
+    """(256,) int16 table raw id → train id from ``mapping``; raw 255 is always ignore, other ids are INVALID."""
+    table = np.full(256, INVALID, dtype=np.int16)
+    for raw, train in mapping.items():
+        table[raw % 256] = train  # a negative raw id (Cityscapes' -1) is stored as its uint8 value
+    table[IGNORE_INDEX] = IGNORE_INDEX
+    return table
+
+
+def describe_ids(ids: Iterable[int]) -> str:
+    """Sorted ids as ranges: ``[0, 1, 2, 5, 255]`` → ``"0..2, 5, 255"``."""
+    ids = sorted(ids)
+    parts, start = [], None
+    for i, value in enumerate(ids):
+        start = value if start is None else start
+        if i + 1 == len(ids) or ids[i + 1] != value + 1:
+            parts.append(str(value) if start == value else f"{start}..{value}")
+            start = None
+    return ", ".join(parts)
 
 
 class SegmentationDataset(Dataset):
-    """(image, label) pairs from disk.
+    """(image, label) pairs from disk; see the module docstring for the item contract.
 
-    Subclasses set ``classes`` (K names), ``palette`` ((K, 3) uint8 colours) and implement
-    :meth:`find_samples`; they may override :meth:`map_labels` (raw ids → train ids, 255 = ignore).
-
-    ``__getitem__(i) -> {"image": (3, H, W) float32, "mask": (H, W) int64, "name": str}`` after
-    ``transform`` (an albumentations pipeline ending in ``ToTensorV2``, or None for raw arrays).
+    Subclasses set ``classes`` (K names), ``palette`` ((K, 3) uint8), ``title`` and ``layout`` (for
+    messages), ``splits`` (framework split name → official folder name, e.g. ``{"train": "training"}``),
+    implement :meth:`find_samples`, and override :meth:`raw_to_train` when raw ids are not train ids.
     """
 
     classes: Sequence[str] = ()
     palette: np.ndarray | None = None
+    title: str = "dataset"
+    layout: str = ""
+    splits: Mapping[str, str] = {}
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Callable | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Callable | None = None,
+        on_bad_sample: str = "fail",
+    ):
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ConfigError(f"dataset.on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got '{on_bad_sample}'")
         self.root = Path(root).expanduser()
-        self.split = split
+        self.split = self.official_split(split)
         self.transform = transform
+        self.on_bad_sample = on_bad_sample
+        if not self.root.is_dir():
+            raise BadSampleError(f"{self.root}: dataset root not found (dataset.root). Expected layout: {self.layout}")
         self.samples: list[Sample] = self.find_samples()
         if not self.samples:
-            raise BadSampleError(f"no samples found for split '{split}' under {self.root}")
+            raise BadSampleError(f"{self.root}: no samples for split '{self.split}'. Expected layout: {self.layout}")
+        self.table = label_table(self.raw_to_train())  # after find_samples: it may pick the label variant
+        problems = [s.problem() for s in self.samples if s.missing]
+        if problems and on_bad_sample == "fail":
+            more = f" (and {len(problems) - 1} more unpaired files)" if len(problems) > 1 else ""
+            raise BadSampleError(problems[0] + more)
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def official_split(self, split: str) -> str:
+        """The on-disk split name for ``split`` ("train"/"val" or an official name)."""
+        if not self.splits or split in self.splits.values():
+            return split
+        if split in self.splits:
+            return self.splits[split]
+        names = sorted(set(self.splits) | set(self.splits.values()))
+        raise ConfigError(f"{self.title} has no split '{split}'; use one of: {', '.join(names)}")
+
+    def require(self, path: Path, what: str) -> Path:
+        """``path`` if it exists, else a BadSampleError naming it and the expected layout."""
+        if not path.exists():
+            raise BadSampleError(f"{path}: {what} not found. Expected layout: {self.layout}")
+        return path
+
+    def locate(self, candidates: Sequence[str], marker: str) -> Path:
+        """The first of ``root/candidate`` that contains ``marker`` (lets dataset.root name the folder or a parent)."""
+        for candidate in candidates:
+            if (self.root / candidate / marker).exists():
+                return self.root / candidate
+        looked = ", ".join(str(self.root / c / marker) for c in candidates)
+        raise BadSampleError(f"{self.root}: no {self.title} found (looked for {looked}). Expected layout: {self.layout}")
+
     def find_samples(self) -> list[Sample]:
         raise NotImplementedError
 
-    def map_labels(self, raw: np.ndarray) -> np.ndarray:
-        """Raw label ids (H, W) → train ids (H, W) uint8, 255 = ignore. Identity by default."""
-        return raw
+    def raw_to_train(self) -> Mapping[int, int]:
+        """Raw label id → train id (255 = ignore). Default: ids 0..K-1 are train ids. Raw 255 is always ignore."""
+        return {k: k for k in range(self.num_classes)}
+
+    def map_labels(self, raw: np.ndarray, path: Path | str = "label") -> np.ndarray:
+        """Raw ids (H, W) → train ids (H, W) uint8; raw ids the dataset does not define raise BadSampleError."""
+        raw = np.asarray(raw)
+        if raw.dtype == np.uint8:
+            mapped = self.table[raw]
+        else:  # 16-bit or signed ids: anything outside 0..255 is invalid
+            inside = (raw >= 0) & (raw < len(self.table))
+            mapped = np.where(inside, self.table[np.where(inside, raw, 0)], INVALID)
+        invalid = mapped == INVALID
+        if invalid.any():
+            bad = np.unique(raw[invalid])
+            shown = ", ".join(map(str, bad[:10].tolist())) + (", ..." if bad.size > 10 else "")
+            valid = describe_ids(np.flatnonzero(self.table != INVALID).tolist())
+            raise BadSampleError(f"{path}: label values {shown} are not {self.title} ids (expected {valid})")
+        return mapped.astype(np.uint8)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -61,25 +193,26 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Image (H, W, 3) uint8 RGB and train-id label (H, W) uint8, checked against each other."""
         sample = self.samples[index]
+        if sample.missing:
+            raise BadSampleError(sample.problem())
         image = read_image(sample.image)
-        label = self.map_labels(read_label(sample.label))
-        if label.shape != image.shape[:2]:
+        raw = read_label(sample.label)
+        if raw.shape != image.shape[:2]:
             raise BadSampleError(
-                f"{sample.label}: label is {label.shape[1]}x{label.shape[0]} but its image {sample.image.name} "
-                f"is {image.shape[1]}x{image.shape[0]} (W x H); labels must match their image's size"
+                f"{sample.label}: label is {raw.shape[1]}x{raw.shape[0]} but its image {sample.image.name} "
+                f"is {image.shape[1]}x{image.shape[0]} (W x H); a label must have its image's size"
             )
-        bad = np.unique(label[(label >= self.num_classes) & (label != IGNORE_INDEX)])
-        if bad.size:
-            raise BadSampleError(
-                f"{sample.label}: label values {bad.tolist()[:10]} are outside 0..{self.num_classes - 1} "
-                f"(and {IGNORE_INDEX} = ignore) for {self.num_classes} classes"
-            )
-        return image, label
+        return image, self.map_labels(raw, sample.label)
 
-    def __getitem__(self, index: int) -> dict:
-        image, label = self.load(index)
+    def __getitem__(self, index: int) -> dict | SkippedSample:
+        try:
+            image, label = self.load(index)
+        except BadSampleError as error:
+            if self.on_bad_sample == "skip":
+                return SkippedSample(str(error))
+            raise
         if self.transform is not None:
             out = self.transform(image=image, mask=label)
             image, label = out["image"], out["mask"]
-        mask = torch.as_tensor(np.asarray(label), dtype=torch.int64) if not torch.is_tensor(label) else label.long()
+        mask = label.long() if torch.is_tensor(label) else torch.as_tensor(np.asarray(label), dtype=torch.int64)
         return {"image": image, "mask": mask, "name": self.samples[index].name}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segfw.data.datasets.base import Sample, SegmentationDataset
+from segfw.data.datasets.base import Sample, SegmentationDataset, pair_samples
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
 
@@ -30,26 +30,28 @@ def default_palette(num_classes: int) -> np.ndarray:
 
 @DATASETS.register("folder")
 class FolderDataset(SegmentationDataset):
-    """Images and masks paired by file stem; class names from ``classes.txt`` (K = its line count)."""
+    """Images and masks paired by file stem; class names from ``classes.txt`` (K = its line count).
 
-    def __init__(self, root: str | Path, split: str = "train", transform: Callable | None = None):
+    Masks hold train ids directly: 0..K-1, and 255 = ignore.
+    """
+
+    title = "folder dataset"
+    layout = LAYOUT
+
+    def __init__(
+        self, root: str | Path, split: str = "train", transform: Callable | None = None, on_bad_sample: str = "fail"
+    ):
         root = Path(root).expanduser()
         classes_file = root / "classes.txt"
         if not classes_file.is_file():
             raise BadSampleError(f"{classes_file}: not found. Expected layout: {LAYOUT}")
         self.classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
         self.palette = default_palette(len(self.classes))
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, on_bad_sample)
 
     def find_samples(self) -> list[Sample]:
-        image_dir, mask_dir = self.root / "images" / self.split, self.root / "masks" / self.split
-        for folder in (image_dir, mask_dir):
-            if not folder.is_dir():
-                raise BadSampleError(f"{folder}: split folder not found. Expected layout: {LAYOUT}")
+        image_dir = self.require(self.root / "images" / self.split, "split folder")
+        mask_dir = self.require(self.root / "masks" / self.split, "split folder")
         images = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
         masks = {p.stem: p for p in sorted(mask_dir.glob("*.png"))}
-        for stem in sorted(set(images) ^ set(masks)):
-            missing = mask_dir / f"{stem}.png" if stem in images else image_dir / f"{stem}.jpg|.png"
-            have = images.get(stem) or masks.get(stem)
-            raise BadSampleError(f"{have}: has no matching {missing}; images and masks pair by file stem")
-        return [Sample(images[s], masks[s], s) for s in sorted(images)]
+        return pair_samples(images, masks, lambda stem: image_dir / f"{stem}.jpg", lambda stem: mask_dir / f"{stem}.png")

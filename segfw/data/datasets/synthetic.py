@@ -144,11 +144,12 @@ class SyntheticStreets(FolderDataset):
         image_size: Sequence[int] = (128, 256),
         seed: int = 0,
         cache_dir: str | None = None,
+        on_bad_sample: str = "fail",
     ):
         size = (int(image_size[0]), int(image_size[1]))
         name = f"streets_v{GENERATOR_VERSION}_{size[0]}x{size[1]}_{num_train}-{num_val}_seed{seed}"
         root = Path(cache_dir).expanduser() / name if cache_dir else default_cache_dir() / name
         if not root.is_dir():
             generate(root, num_train, num_val, size, seed)
-        super().__init__(root, split, transform)
+        super().__init__(root, split, transform, on_bad_sample)
         self.palette = PALETTE

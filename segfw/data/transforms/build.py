@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,19 @@ def transform_names() -> list[str]:
     return sorted(set(SEGFW_TRANSFORMS) | set(ALBUMENTATIONS_TRANSFORMS))
 
 
+class Pipeline(A.Compose):
+    """``A.Compose`` whose ``set_random_seed`` gives all steps ONE shared random stream.
+
+    ``A.Compose.set_random_seed`` seeds every step with the same seed, i.e. identical, parallel streams:
+    then e.g. ``HorizontalFlip`` and ``VerticalFlip`` always agree. Here the steps draw in turn from a
+    single generator, as they do from an unseeded pipeline.
+    """
+
+    def set_random_seed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
 class KeepMask:
     """Runs a pipeline on the image only and hands the mask back untouched.
 
@@ -53,7 +67,7 @@ class KeepMask:
     never is (the evaluator resizes predictions to the mask).
     """
 
-    def __init__(self, pipeline: A.Compose):
+    def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
 
     def __call__(self, *, image: np.ndarray, mask: np.ndarray | None = None, **targets: Any) -> dict[str, Any]:
@@ -61,8 +75,8 @@ class KeepMask:
         out["mask"] = mask
         return out
 
-    def set_random_state(self, random_generator: np.random.Generator, py_random: Any) -> None:
-        self.pipeline.set_random_state(random_generator, py_random)
+    def set_random_seed(self, seed: int | None) -> None:
+        self.pipeline.set_random_seed(seed)
 
     def __repr__(self) -> str:
         return f"KeepMask({self.pipeline!r})"
@@ -117,12 +131,12 @@ def _steps(augment: Mapping | DictConfig, stage: str) -> list[Any]:
 def build_transforms(augment: Mapping | DictConfig, stage: str) -> Callable[..., dict[str, Any]]:
     """The ``stage`` ("train" or "val") pipeline of a recipe, always ending in ``ToTensorV2``.
 
-    "train" returns an ``A.Compose`` applied to image and mask alike. "val" returns :class:`KeepMask`:
+    "train" returns a :class:`Pipeline` (an ``A.Compose``) applied to image and mask alike. "val" returns :class:`KeepMask`:
     the steps touch the image only, so ``mask`` keeps the label's original resolution.
     Mistakes (unknown name or keyword, bad value, unresolved interpolation) raise ``ConfigError``.
     """
     transforms = [_build_step(node, f"augment.{stage}[{i}]") for i, node in enumerate(_steps(augment, stage))]
     if not transforms or not isinstance(transforms[-1], A.ToTensorV2):
         transforms.append(A.ToTensorV2())
-    pipeline = A.Compose(transforms)
+    pipeline = Pipeline(transforms)
     return pipeline if stage == "train" else KeepMask(pipeline)
