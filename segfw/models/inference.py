@@ -1,7 +1,8 @@
 """Test-time inference: whole image or sliding window, over scales and horizontal flips.
 
 Every mode returns class probabilities (softmax) at the input size, averaged over scales and
-flips, as papers' multi-scale + flip protocol does.
+flips, as papers' multi-scale + flip protocol does. Sliding windows average overlapping logits.
+Accumulation runs in at least float32 (float64 stays float64), also under bf16/fp16 autocast.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -26,13 +28,13 @@ def predict_probabilities(
 ) -> Tensor:
     """Class probabilities (B, K, H, W) for images (B, 3, H, W).
 
-    ``model(x)`` must return logits at the size of x. ``mode="slide"`` runs crops of
-    ``crop_size`` every ``stride`` pixels and averages overlapping logits.
+    ``model(x)`` must return logits (B, K, h, w) at the size of x (B, 3, h, w). Each scale s
+    resizes the images to (round(s·H), round(s·W)) (bilinear); ``flip`` adds the mirrored image,
+    whose logits are mirrored back. ``mode="slide"`` runs crops of ``crop_size`` every ``stride``
+    pixels (the last window flush with the border) and averages overlapping logits. Logits are
+    resized to (H, W), turned into probabilities, and the probabilities averaged.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown test.mode '{mode}'; choose one of {', '.join(MODES)}")
-    if mode == "slide" and (crop_size is None or stride is None):
-        raise ValueError("test.mode=slide needs test.crop_size=[H,W] and test.stride=[H,W]")
+    _check_protocol(mode, scales, crop_size, stride)
     height, width = images.shape[-2:]
     total = None
     for scale in scales:
@@ -41,16 +43,39 @@ def predict_probabilities(
         for flipped in (False, True) if flip else (False,):
             x = scaled.flip(-1) if flipped else scaled
             logits = _slide(model, x, crop_size, stride) if mode == "slide" else model(x)
+            logits = logits.to(_accumulation_dtype(logits.dtype))
             if flipped:
                 logits = logits.flip(-1)
-            logits = F.interpolate(logits, (height, width), mode="bilinear", align_corners=False)
-            probs = logits.float().softmax(dim=1)
+            if tuple(logits.shape[-2:]) != (height, width):
+                logits = F.interpolate(logits, (height, width), mode="bilinear", align_corners=False)
+            probs = logits.softmax(dim=1)
             total = probs if total is None else total + probs
     return total / (len(scales) * (2 if flip else 1))
 
 
+def _check_protocol(mode: str, scales: Sequence[float], crop_size: Sequence[int] | None,
+                    stride: Sequence[int] | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown test.mode '{mode}'; choose one of {', '.join(MODES)}")
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f"test.scales={list(scales)} must be a non-empty list of positive factors, e.g. [1.0]")
+    if mode != "slide":
+        return
+    if crop_size is None or stride is None or len(crop_size) != 2 or len(stride) != 2:
+        raise ValueError("test.mode=slide needs test.crop_size=[H,W] and test.stride=[H,W]")
+    if any(s < 1 or s > c for s, c in zip(stride, crop_size)):
+        raise ValueError(
+            f"test.stride={list(stride)} must lie in 1..test.crop_size={list(crop_size)} per axis, "
+            "or windows would leave pixels unseen"
+        )
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.promote_types(dtype, torch.float32)
+
+
 def _slide(model: Callable[[Tensor], Tensor], images: Tensor, crop_size: Sequence[int], stride: Sequence[int]) -> Tensor:
-    """Logits (B, K, H, W) from overlapping crops; images smaller than a crop are run whole."""
+    """Logits (B, K, H, W) averaged over overlapping crops; a side shorter than its crop is run whole."""
     height, width = images.shape[-2:]
     crop_h, crop_w = min(crop_size[0], height), min(crop_size[1], width)
     rows = _window_starts(height, crop_h, stride[0])
@@ -60,8 +85,9 @@ def _slide(model: Callable[[Tensor], Tensor], images: Tensor, crop_size: Sequenc
         for left in cols:
             out = model(images[..., top : top + crop_h, left : left + crop_w])
             if logits is None:
-                logits = out.new_zeros(out.shape[0], out.shape[1], height, width)
-                count = out.new_zeros(1, 1, height, width)
+                dtype = _accumulation_dtype(out.dtype)
+                logits = out.new_zeros(out.shape[0], out.shape[1], height, width, dtype=dtype)
+                count = out.new_zeros(1, 1, height, width, dtype=dtype)
             logits[..., top : top + crop_h, left : left + crop_w] += out
             count[..., top : top + crop_h, left : left + crop_w] += 1
     return logits / count
