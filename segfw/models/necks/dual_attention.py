@@ -1,0 +1,79 @@
+"""Dual attention (Fu et al., "Dual Attention Network for Scene Segmentation", CVPR 2019)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from segfw.models.attention import PixelSelfAttention, reduced_channels
+from segfw.models.layers import ConvBNReLU
+from segfw.registry import NECKS, ConfigError
+
+
+class PositionAttention(nn.Module):
+    """DANet's PAM, (B, C, H, W) → (B, C, H, W): y = x + γ Attention(W_q x, W_k x, W_v x) over all pixels.
+
+    q, k: C / reduction channels, v: C channels; γ learnable from 0.
+    """
+
+    def __init__(self, channels: int, reduction: int, score: str, normalize: str, heads: int):
+        super().__init__()
+        if channels % heads:
+            raise ConfigError(f"dual_attention: heads={heads} must divide the branch width {channels}; choose another 'heads'")
+        dim = reduced_channels(channels, reduction, heads)
+        self.attention = PixelSelfAttention(channels, dim, channels, score, normalize, heads)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.gamma * self.attention(x)
+
+
+class ChannelAttention(nn.Module):
+    """DANet's CAM, (B, C, H, W) → (B, C, H, W): channels attend to channels.
+
+    With X = x read as (B, C, H·W): E = X Xᵀ (B, C, C); A = softmax_c'(max_c'' E_cc'' − E_cc')
+    (the official code's max-minus-energy form); y = x + γ A X, γ learnable from 0.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.flatten(2)
+        energy = flat @ flat.transpose(1, 2)
+        weights = (energy.amax(dim=-1, keepdim=True) - energy).softmax(dim=-1)
+        return x + self.gamma * (weights @ flat).view_as(x)
+
+
+@NECKS.register("dual_attention")
+class DualAttention(nn.Module):
+    """``forward(x (B, C, H, W)) -> (B, C, H, W)``: position and channel attention, summed.
+
+    Each branch is 3×3 ConvBNReLU C → C / branch_reduction, then PAM (resp. CAM), then 3×3
+    ConvBNReLU back to C; the two are added (DANet head without its classifiers; the official code
+    keeps C / 4 after the attention, here the last conv returns to C so the neck keeps C_out = C).
+    ``score`` / ``normalize`` / ``heads`` choose the PAM attention; CAM keeps its own softmax.
+    Cost O((H·W)²·C / branch_reduction).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        branch_reduction: int = 4,
+        reduction: int = 8,
+        score: str = "dot",
+        normalize: str = "softmax",
+        heads: int = 1,
+    ):
+        super().__init__()
+        inner = reduced_channels(in_channels, branch_reduction)
+        self.position = nn.Sequential(
+            ConvBNReLU(in_channels, inner),
+            PositionAttention(inner, reduction, score, normalize, heads),
+            ConvBNReLU(inner, in_channels),
+        )
+        self.channel = nn.Sequential(ConvBNReLU(in_channels, inner), ChannelAttention(), ConvBNReLU(inner, in_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.position(x) + self.channel(x)
