@@ -78,6 +78,11 @@ def pair_samples(
     return samples
 
 
+def prefer_converted(images: Mapping[str, Path], converted: Mapping[str, Path], raw: Mapping[str, Path]) -> bool:
+    """Read converted labels (e.g. ``*_labelTrainIds.png``) when every image has one or no raw labels exist."""
+    return set(images) <= set(converted) or not raw
+
+
 def label_table(mapping: Mapping[int, int]) -> np.ndarray:
     """(256,) int16 table raw id → train id from ``mapping``; raw 255 is always ignore, other ids are INVALID."""
     table = np.full(256, INVALID, dtype=np.int16)
