@@ -111,7 +111,8 @@ def test_unknown_block_names_choices(tmp_path):
 
 
 def test_missing_folder_dataset_is_one_line(tmp_path):
-    result = run_tool("train.py", *tiny_overrides(tmp_path), "dataset=folder", f"dataset.root={tmp_path / 'nope'}", check=False)
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith("dataset.")]
+    result = run_tool("train.py", *overrides, "dataset=folder", f"dataset.root={tmp_path / 'nope'}", check=False)
     assert result.returncode == 2
     assert str(tmp_path / "nope") in result.stderr and "Traceback" not in result.stderr
 

@@ -77,3 +77,11 @@ class ShardSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(range(self.rank, self.length, self.world))
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (e.g. BatchNorm running statistics, which each rank updates from its own
+    batches) to every rank, so that all ranks evaluate the very model rank 0 saves."""
+    if world_size() > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)

@@ -187,6 +187,7 @@ class Trainer:
         return totals
 
     def validate(self) -> EvalResult:
+        dist_utils.broadcast_buffers(self.model)
         result = evaluate(self.model, self.val_loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
                           num_samples=self.t.num_vis_images)
         if self.main:

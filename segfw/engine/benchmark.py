@@ -1,0 +1,179 @@
+"""Whole-model benchmark: parameters, GFLOPs, inference latency and throughput, training step time and memory.
+
+- GFLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one image in eval mode. It counts
+  2 FLOPs per multiply-accumulate (2×MAC) of convolutions, matrix products and attention; it does
+  not count element-wise ops, normalisation, pooling or resizing.
+- Time: the median over ``repeats`` runs after ``warmup`` runs; on CUDA with ``torch.cuda.Event``
+  pairs and a synchronize, on CPU with ``time.perf_counter``.
+- Training memory: the peak of tensor memory during one training step (forward, losses, backward,
+  SGD step) above what is live when the step starts (weights, optimizer state). CUDA:
+  ``torch.cuda.max_memory_allocated``; CPU: the peak of ``torch.profiler``'s memory timeline
+  (tensors from PyTorch's CPU allocator; not the process RSS, which allocator caching distorts).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from segfw.models.segmentor import Segmentor, build_segmentor
+
+MIB = 2**20
+
+
+@dataclass
+class BenchmarkResult:
+    model: str
+    device: str
+    input: tuple[int, int]  # (H, W)
+    batch_size: int
+    params_M: float
+    gflops: float  # per image, 2×MAC
+    latency_ms: float  # inference, per batch
+    images_per_s: float  # inference
+    train_step_ms: float  # per batch
+    train_peak_MiB: float
+
+
+def build_benchmark_model(model_cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
+    """The segmentor of a ``model`` config node with random weights (``backbone.pretrained`` forced to null)."""
+    node = json.loads(json.dumps(dict(model_cfg)))  # a deep, plain copy
+    node["backbone"]["pretrained"] = None
+    return build_segmentor(node, num_classes)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_flops(model: torch.nn.Module, image: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """FLOPs (2×MAC) of ``model(image)`` for one image (1, 3, H, W) in eval mode, and its output."""
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        output = model(image)
+    model.train(was_training)
+    return counter.get_total_flops(), output
+
+
+def time_ms(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median wall time of ``fn()`` in milliseconds (CUDA events on CUDA, perf_counter on CPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        else:
+            tic = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - tic) * 1000)
+    return statistics.median(times)
+
+
+def training_step(model: Segmentor, images: torch.Tensor, masks: torch.Tensor) -> Callable[[], None]:
+    """One SGD step (forward, named losses, backward, update) as a closure."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = sum(model.losses(images, masks).values())
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def peak_step_memory_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak tensor bytes during ``step()`` above those live when it starts (see the module docstring)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    return _cpu_peak_bytes(step)
+
+
+def _cpu_peak_bytes(step: Callable[[], None]) -> int:
+    """Peak of the profiler's CPU memory timeline (summed over its categories) minus its first value."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        step()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # export_memory_timeline is marked for replacement
+        path = Path(tmp) / "timeline.json"
+        prof.export_memory_timeline(str(path), device="cpu")
+        _times, sizes = json.loads(path.read_text())
+    totals = [sum(categories) for categories in sizes]
+    return max(totals) - totals[0] if totals else 0
+
+
+def benchmark_model(
+    model: Segmentor,
+    name: str,
+    input_size: Sequence[int],
+    device: torch.device,
+    batch_size: int = 2,
+    warmup: int = 2,
+    repeats: int = 5,
+) -> BenchmarkResult:
+    """Measure ``model`` (any K) at ``input_size`` (H, W) on ``device``; see the module docstring."""
+    height, width = int(input_size[0]), int(input_size[1])
+    model = model.to(device)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, 3, height, width, generator=generator).to(device)
+    flops, logits = count_flops(model, images[:1])
+    masks = torch.randint(0, logits.shape[1], (batch_size, height, width), generator=generator).to(device)
+    model.eval()
+    with torch.no_grad():
+        latency = time_ms(lambda: model(images), device, warmup, repeats)
+    model.train()
+    step = training_step(model, images, masks)
+    step_ms = time_ms(step, device, warmup, repeats)
+    peak = peak_step_memory_bytes(step, device)
+    model.eval()
+    return BenchmarkResult(
+        model=name,
+        device=str(device),
+        input=(height, width),
+        batch_size=batch_size,
+        params_M=count_parameters(model) / 1e6,
+        gflops=flops / 1e9,
+        latency_ms=latency,
+        images_per_s=batch_size / (latency / 1000),
+        train_step_ms=step_ms,
+        train_peak_MiB=peak / MIB,
+    )
+
+
+def format_table(results: Sequence[BenchmarkResult]) -> str:
+    """A Markdown table, one row per result."""
+    header = ("model", "device", "input (H×W)", "batch", "params (M)", "GFLOPs/img (2×MAC)", "latency (ms)",
+              "images/s", "train step (ms)", "train peak (MiB)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in results:
+        cells = (r.model, r.device, f"{r.input[0]}×{r.input[1]}", str(r.batch_size), f"{r.params_M:.2f}",
+                 f"{r.gflops:.1f}", f"{r.latency_ms:.1f}", f"{r.images_per_s:.2f}", f"{r.train_step_ms:.1f}",
+                 f"{r.train_peak_MiB:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
