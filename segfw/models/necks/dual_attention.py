@@ -19,7 +19,7 @@ class PositionAttention(nn.Module):
     def __init__(self, channels: int, reduction: int, score: str, normalize: str, heads: int):
         super().__init__()
         if channels % heads:
-            raise ConfigError(f"dual_attention: heads={heads} must divide the branch width {channels}; choose another 'heads'")
+            raise ConfigError(f"dual_attention: heads={heads} must divide the branch width {channels}; change 'heads'")
         dim = reduced_channels(channels, reduction, heads)
         self.attention = PixelSelfAttention(channels, dim, channels, score, normalize, heads)
         self.gamma = nn.Parameter(torch.zeros(1))
