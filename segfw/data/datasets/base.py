@@ -104,6 +104,26 @@ def describe_ids(ids: Iterable[int]) -> str:
     return ", ".join(parts)
 
 
+def apply_label_table(raw: np.ndarray, table: np.ndarray, path: Path | str, title: str) -> np.ndarray:
+    """Raw ids (H, W) → train ids (H, W) uint8 through ``table`` (see :func:`label_table`).
+
+    Raw ids the table marks INVALID raise a BadSampleError naming ``path``, the values and the valid ids.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype == np.uint8:
+        mapped = table[raw]
+    else:  # 16-bit or signed ids: anything outside 0..255 is invalid
+        inside = (raw >= 0) & (raw < len(table))
+        mapped = np.where(inside, table[np.where(inside, raw, 0)], INVALID)
+    invalid = mapped == INVALID
+    if invalid.any():
+        bad = np.unique(raw[invalid])
+        shown = ", ".join(map(str, bad[:10].tolist())) + (", ..." if bad.size > 10 else "")
+        valid = describe_ids(np.flatnonzero(table != INVALID).tolist())
+        raise BadSampleError(f"{path}: label values {shown} are not {title} ids (expected {valid})")
+    return mapped.astype(np.uint8)
+
+
 class SegmentationDataset(Dataset):
     """(image, label) pairs from disk; see the module docstring for the item contract.
 
@@ -178,19 +198,7 @@ class SegmentationDataset(Dataset):
 
     def map_labels(self, raw: np.ndarray, path: Path | str = "label") -> np.ndarray:
         """Raw ids (H, W) → train ids (H, W) uint8; raw ids the dataset does not define raise BadSampleError."""
-        raw = np.asarray(raw)
-        if raw.dtype == np.uint8:
-            mapped = self.table[raw]
-        else:  # 16-bit or signed ids: anything outside 0..255 is invalid
-            inside = (raw >= 0) & (raw < len(self.table))
-            mapped = np.where(inside, self.table[np.where(inside, raw, 0)], INVALID)
-        invalid = mapped == INVALID
-        if invalid.any():
-            bad = np.unique(raw[invalid])
-            shown = ", ".join(map(str, bad[:10].tolist())) + (", ..." if bad.size > 10 else "")
-            valid = describe_ids(np.flatnonzero(self.table != INVALID).tolist())
-            raise BadSampleError(f"{path}: label values {shown} are not {self.title} ids (expected {valid})")
-        return mapped.astype(np.uint8)
+        return apply_label_table(raw, self.table, path, self.title)
 
     def __len__(self) -> int:
         return len(self.samples)
