@@ -1,0 +1,79 @@
+"""Model presets: composed by Hydra from the real configs, built, one training step on a tiny input."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+
+import segfw
+from conftest import CONFIGS
+
+PRESETS = [
+    "fcn_r50",
+    "spnet_r50",
+    "spnet_r101",
+    "pspnet_r50",
+    "deeplabv3_r50",
+    "deeplabv3plus_r50",
+    "ccnet_r50",
+    "nonlocal_r50",
+    "danet_r50",
+    "strip_attention_r50",
+]
+NUM_CLASSES = 3
+
+
+def test_every_preset_file_is_listed():
+    files = {p.stem for p in (CONFIGS / "model").glob("*.yaml")}
+    assert set(PRESETS) <= files
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_builds_and_trains_one_step(preset, compose):
+    model_cfg = compose("train", [f"model={preset}", "model.backbone.pretrained=null"]).model
+    assert model_cfg.backbone.output_stride == 8
+    assert model_cfg.aux_head.in_level == "c4" and model_cfg.aux_weight == 0.4
+    torch.manual_seed(0)
+    model = segfw.build_segmentor(model_cfg, num_classes=NUM_CLASSES).train()
+    images = torch.randn(2, 3, 33, 33)
+    masks = torch.randint(0, NUM_CLASSES, (2, 33, 33))
+    masks[:, :5] = 255
+    losses = model.losses(images, masks)
+    assert set(losses) == {"loss_ce", "loss_aux"}
+    sum(losses.values()).backward()
+    assert model.backbone.stem[0].weight.grad is not None
+
+
+def test_spnet_presets_put_strip_pooling_into_the_backbone(compose):
+    from segfw.models.necks.strip_pooling import StripPooling
+
+    model_cfg = compose("train", ["model=spnet_r50", "model.backbone.pretrained=null"]).model
+    backbone = segfw.BACKBONES.build(model_cfg.backbone)
+    placed = {name.split(".")[0] for name, m in backbone.named_modules() if isinstance(m, StripPooling)}
+    assert placed == {"layer1", "layer2", "layer3", "layer4"}
+    assert sum(isinstance(m, StripPooling) for m in backbone.layer4.modules()) == len(backbone.layer4)
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network (connections fail at once, nothing can hang) and an empty torch hub cache."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+
+def test_default_pretrained_weights_fail_offline_with_a_clear_message(compose, offline, tmp_path):
+    model_cfg = compose("train", ["model=deeplabv3_r50"]).model
+    assert model_cfg.backbone.pretrained == "IMAGENET1K_V1"
+    with pytest.raises(segfw.ConfigError) as error:
+        segfw.build_segmentor(model_cfg, num_classes=NUM_CLASSES)
+    message = str(error.value)
+    assert "cannot download" in message and "model.backbone.pretrained" in message
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in message  # where to put the file by hand
