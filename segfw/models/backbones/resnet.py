@@ -95,6 +95,8 @@ def add_strip_pooling(block: tv_resnet.BasicBlock | tv_resnet.Bottleneck) -> Non
 
 
 def _check_levels(levels: Sequence[str], key: str) -> list[str]:
+    if isinstance(levels, str):
+        raise ConfigError(f"model.backbone.{key} must be a list of levels, e.g. [{levels}], not the string {levels!r}")
     unknown = [level for level in levels if level not in _LEVELS]
     if unknown:
         raise ConfigError(f"model.backbone.{key} has unknown level {unknown[0]!r}; use a list of {', '.join(_LEVELS)}")
