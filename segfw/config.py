@@ -75,9 +75,28 @@ class InferConfig(TrainConfig):
     alpha: float = 0.5
 
 
+@dataclass
+class BenchmarkConfig(TrainConfig):
+    input: list[int] = field(default_factory=lambda: [512, 512])  # [H, W]
+    batch_size: int = 2
+    warmup: int = 2
+    repeats: int = 5
+    num_classes: int = 19
+
+
+@dataclass
+class ExportConfig(TrainConfig):
+    checkpoint: Optional[str] = None
+    format: str = "onnx"  # onnx | torchscript
+    output: Optional[str] = None
+    input_size: list[int] = field(default_factory=lambda: [512, 512])  # [H, W] of the example input
+
+
 def register_schemas() -> None:
     """Make the schemas available to the defaults lists of configs/{train,eval,infer}.yaml."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="eval_schema", node=EvalConfig)
     store.store(name="infer_schema", node=InferConfig)
+    store.store(name="benchmark_schema", node=BenchmarkConfig)
+    store.store(name="export_schema", node=ExportConfig)

@@ -8,19 +8,16 @@
 - Training memory: the peak of tensor memory during one training step (forward, losses, backward,
   SGD step) above what is live when the step starts (weights, optimizer state). CUDA:
   ``torch.cuda.max_memory_allocated``; CPU: the peak of ``torch.profiler``'s memory timeline
-  (tensors from PyTorch's CPU allocator; not the process RSS, which allocator caching distorts).
+  (every tensor allocation it records; not the process RSS, which the allocator's caching distorts).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -114,18 +111,26 @@ def peak_step_memory_bytes(step: Callable[[], None], device: torch.device) -> in
 
 
 def _cpu_peak_bytes(step: Callable[[], None]) -> int:
-    """Peak of the profiler's CPU memory timeline (summed over its categories) minus its first value."""
+    """Peak of the profiler's tensor-memory timeline during ``step()``, above the tensors live before it.
+
+    The timeline (the data behind ``torch.profiler``'s memory-timeline export) lists every CPU
+    tensor allocation: PREEXISTING (live before, the baseline), CREATE and DESTROY.
+    """
     from torch.profiler import ProfilerActivity, profile
+    from torch.profiler._memory_profiler import Action
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
         step()
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # export_memory_timeline is marked for replacement
-        path = Path(tmp) / "timeline.json"
-        prof.export_memory_timeline(str(path), device="cpu")
-        _times, sizes = json.loads(path.read_text())
-    totals = [sum(categories) for categories in sizes]
-    return max(totals) - totals[0] if totals else 0
+    baseline = live = peak = 0
+    for _time, action, _key, size in sorted(prof._memory_profile().timeline, key=lambda event: event[0]):
+        if action == Action.PREEXISTING:
+            baseline += size
+        if action in (Action.PREEXISTING, Action.CREATE):
+            live += size
+        elif action == Action.DESTROY:
+            live -= size
+        peak = max(peak, live)
+    return peak - baseline
 
 
 def benchmark_model(

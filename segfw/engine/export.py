@@ -1,21 +1,30 @@
 """Export a trained segmentor to ONNX or TorchScript, then check the exported file against PyTorch.
 
 The exported graph is ``Segmentor.forward``: images (B, 3, H, W) float32, normalised as in training
-(ImageNet mean/std on 0..255 pixels) → logits (B, K, H, W). ONNX is written by the ``torch.export``
-based exporter (opset 18) with dynamic batch, height and width; a model whose graph cannot be made
-dynamic is written for the example size, and the report says so. TorchScript is traced
-(``torch.jit.trace``). Parity: the exported file is run (onnxruntime / ``torch.jit.load``) on the
-example input and on a second, odd-sized input when the sizes are dynamic, and the largest absolute
-logit difference to PyTorch is reported.
+(ImageNet mean/std on 0..255 pixels) → logits (B, K, H, W).
+
+- ONNX: the ``torch.export``-based exporter (opset 18), first with dynamic batch, height and width.
+  If that fails, or the file's logits differ from PyTorch's at a second, odd input size (e.g.
+  adaptive pooling exported with kernels fixed for the example size), the model is exported again
+  for the example's fixed shape, and the report says why.
+- TorchScript: ``torch.jit.trace`` on the example; when the trace is wrong at the second size the
+  report says the file is only valid at the example's size.
+
+Parity: every input the file claims to handle is run through onnxruntime / ``torch.jit.load`` and
+through PyTorch; the largest absolute logit difference is reported, and a difference above
+``TOLERANCE`` (relative to the logits' magnitude) at the example size is an error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
@@ -33,31 +42,33 @@ TOLERANCE = 1e-3  # of max(1, max |logit|)
 class ExportReport:
     path: Path
     format: str
-    dynamic: bool  # H and W may differ from the example's
-    max_abs_diff: dict[str, float] = field(default_factory=dict)  # input shape → max |logit difference|
+    dynamic: bool  # whether batch, H and W may differ from the example's
+    max_abs_diff: dict[str, float] = field(default_factory=dict)  # input shape "BxCxHxW" → max |logit difference|
     note: str = ""
 
     def lines(self) -> list[str]:
-        sizes = "dynamic batch, height and width" if self.dynamic else "fixed input size"
-        out = [f"wrote {self.path} ({self.format}, {sizes})"]
-        if self.note:
-            out.append(self.note)
+        sizes = "dynamic batch, height and width" if self.dynamic else "fixed input shape"
         runtime = "onnxruntime" if self.format == "onnx" else "torch.jit.load"
+        out = [f"wrote {self.path} ({self.format}, {sizes})"] + ([self.note] if self.note else [])
         out += [f"parity {runtime} vs PyTorch, input {shape}: max |logit difference| = {diff:.3g}"
                 for shape, diff in self.max_abs_diff.items()]
         return out
 
 
-def example_inputs(input_size: Sequence[int]) -> list[Tensor]:
-    """The example (1, 3, H, W) and a second (2, 3, H', W') input of odd, different size, seeded."""
+class ParityError(RuntimeError):
+    """The exported file's logits differ from PyTorch's."""
+
+
+def example_inputs(input_size: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """The example (1, 3, H, W) and a second input (2, 3, H', W') of odd, different size, seeded."""
     height, width = int(input_size[0]), int(input_size[1])
     generator = torch.Generator().manual_seed(0)
     other = (max(1, height * 3 // 4) | 1, max(1, width * 3 // 4 + 2) | 1)
-    return [torch.randn(1, 3, height, width, generator=generator), torch.randn(2, 3, *other, generator=generator)]
+    return torch.randn(1, 3, height, width, generator=generator), torch.randn(2, 3, *other, generator=generator)
 
 
 def export_model(model: nn.Module, fmt: str, output: str | Path, input_size: Sequence[int]) -> ExportReport:
-    """Write ``model`` (eval mode, CPU) to ``output`` in ``fmt`` and check it; see the module docstring."""
+    """Write ``model`` (put in eval mode, on CPU) to ``output`` in ``fmt`` and check it (module docstring)."""
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt} is not supported; use format=onnx or format=torchscript")
     if len(input_size) != 2 or min(input_size) < 1:
@@ -65,24 +76,8 @@ def export_model(model: nn.Module, fmt: str, output: str | Path, input_size: Seq
     path = Path(output).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
-    inputs = example_inputs(input_size)
-    exporter = _export_onnx if fmt == "onnx" else _export_torchscript
-    report = exporter(model, inputs[0], path)
-    checked = inputs if report.dynamic else inputs[:1]
-    run = _onnx_runner(path) if fmt == "onnx" else _torchscript_runner(path)
-    with torch.no_grad():
-        for x in checked:
-            expected = model(x)
-            got = torch.as_tensor(run(x))
-            report.max_abs_diff["x".join(map(str, x.shape))] = (got - expected).abs().max().item()
-            scale = max(1.0, expected.abs().max().item())
-            if got.shape != expected.shape or (got - expected).abs().max().item() > TOLERANCE * scale:
-                raise RuntimeError(
-                    f"{path}: the exported model disagrees with PyTorch on input {tuple(x.shape)} "
-                    f"(max |logit difference| {(got - expected).abs().max().item():.3g}, shapes "
-                    f"{tuple(got.shape)} vs {tuple(expected.shape)})"
-                )
-    return report
+    example, other = example_inputs(input_size)
+    return _export_onnx(model, example, other, path) if fmt == "onnx" else _export_torchscript(model, example, other, path)
 
 
 def export_checkpoint(cfg: DictConfig) -> ExportReport:
@@ -94,42 +89,88 @@ def export_checkpoint(cfg: DictConfig) -> ExportReport:
     return export_model(model, cfg.format, output, cfg.input_size)
 
 
-def _export_onnx(model: nn.Module, example: Tensor, path: Path) -> ExportReport:
-    batch, height, width = (torch.export.Dim(name, min=1) for name in ("batch", "height", "width"))
+def _export_onnx(model: nn.Module, example: Tensor, other: Tensor, path: Path) -> ExportReport:
+    report = ExportReport(path, "onnx", dynamic=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=OPSET, optimize=True,
-                              input_names=["images"], output_names=["logits"],
-                              dynamic_shapes={"images": {0: batch, 2: height, 3: width}}, verbose=False)
-        return ExportReport(path, "onnx", dynamic=True)
-    except Exception as error:  # noqa: BLE001 - any exporter failure falls back to the example's size
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=OPSET, optimize=True,
-                          input_names=["images"], output_names=["logits"], verbose=False)
-    note = f"dynamic height/width could not be exported ({reason[:300]}); the file takes {tuple(example.shape)} only"
-    return ExportReport(path, "onnx", dynamic=False, note=note)
+        _write_onnx(model, example, path, dynamic=True)
+        run = _onnx_runner(path)
+        _check(model, run, example, report)
+        _check(model, run, other, report)
+        return report
+    except Exception as error:  # noqa: BLE001 - any failure of the dynamic graph falls back to a fixed shape
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+    report = ExportReport(path, "onnx", dynamic=False,
+                          note=f"dynamic sizes failed ({reason}); re-exported for input {_shape(example)} only")
+    _write_onnx(model, example, path, dynamic=False)
+    _check(model, _onnx_runner(path), example, report)
+    return report
 
 
-def _export_torchscript(model: nn.Module, example: Tensor, path: Path) -> ExportReport:
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
+def _export_torchscript(model: nn.Module, example: Tensor, other: Tensor, path: Path) -> ExportReport:
+    with _quiet_exporter(), torch.no_grad():
         traced = torch.jit.trace(model, example, check_trace=False)
     traced.save(str(path))
-    return ExportReport(path, "torchscript", dynamic=True)
+    report = ExportReport(path, "torchscript", dynamic=True)
+    run = _torchscript_runner(path)
+    _check(model, run, example, report)
+    try:
+        _check(model, run, other, report)
+    except ParityError as error:
+        report.dynamic = False
+        report.note = f"the trace is valid for input {_shape(example)} only ({error})"
+    return report
 
 
-def _onnx_runner(path: Path):
+def _check(model: nn.Module, run: Callable[[Tensor], Tensor], x: Tensor, report: ExportReport) -> None:
+    """Record the max |logit difference| of ``run(x)`` vs ``model(x)``; raise ParityError above tolerance."""
+    with torch.no_grad():
+        expected = model(x)
+        got = run(x)
+    if got.shape != expected.shape:
+        raise ParityError(f"{report.path} returns logits {tuple(got.shape)} for input {_shape(x)}, "
+                          f"PyTorch {tuple(expected.shape)}")
+    diff = (got - expected).abs().max().item()
+    report.max_abs_diff[_shape(x)] = diff
+    if diff > TOLERANCE * max(1.0, expected.abs().max().item()):
+        raise ParityError(f"{report.path} differs from PyTorch on input {_shape(x)}: max |logit difference| {diff:.3g}")
+
+
+def _shape(x: Tensor) -> str:
+    return "x".join(map(str, x.shape))
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence exporter warnings and the ONNX optimizer's INFO lines (the tools log INFO to stdout)."""
+    loggers = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def _write_onnx(model: nn.Module, example: Tensor, path: Path, dynamic: bool) -> None:
+    dims = {"images": {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("height", min=1),
+                       3: torch.export.Dim("width", min=1)}} if dynamic else None
+    with _quiet_exporter():
+        torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=OPSET, optimize=True,
+                          input_names=["images"], output_names=["logits"], dynamic_shapes=dims, verbose=False)
+
+
+def _onnx_runner(path: Path) -> Callable[[Tensor], Tensor]:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"images": x.numpy()})[0]
+    return lambda x: torch.from_numpy(np.asarray(session.run(None, {"images": x.numpy()})[0]))
 
 
-def _torchscript_runner(path: Path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is marked deprecated in favour of torch.export
+def _torchscript_runner(path: Path) -> Callable[[Tensor], Tensor]:
+    with _quiet_exporter():  # torch.jit.load warns that TorchScript is deprecated in favour of torch.export
         loaded = torch.jit.load(str(path), map_location="cpu")
-    return lambda x: loaded(x)
+    return loaded

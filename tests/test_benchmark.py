@@ -1,0 +1,67 @@
+"""segfw.engine.benchmark: FLOPs as 2×MAC, CPU step memory from the profiler, a preset measured end to end.
+
+Nothing here times anything against a threshold: speed is measured by tools/benchmark.py, not tests.
+"""
+
+from __future__ import annotations
+
+import torch
+from conftest import CONFIGS
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from torch import nn
+
+from segfw.config import register_schemas
+from segfw.engine.benchmark import (
+    benchmark_model,
+    build_benchmark_model,
+    count_flops,
+    count_parameters,
+    format_table,
+    peak_step_memory_bytes,
+    time_ms,
+)
+
+MIB = 2**20
+
+
+def test_flops_are_twice_the_multiply_accumulates_of_convs_and_matmuls():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 5, 1, bias=False))
+    flops, output = count_flops(model, torch.randn(1, 3, 13, 21))
+    macs = 13 * 21 * (8 * 3 * 3 * 3 + 5 * 8)
+    assert flops == 2 * macs and output.shape == (1, 5, 13, 21)
+
+
+def test_cpu_peak_memory_sees_a_known_transient_tensor_above_resident_ones():
+    resident = torch.zeros(4 * MIB // 4)  # live before the step: not part of its peak
+
+    def step() -> None:
+        big = torch.ones(4 * MIB // 4)  # 4 MiB of float32, freed when the step returns
+        resident.add_(big)
+
+    peak = peak_step_memory_bytes(step, torch.device("cpu"))
+    assert 4 * MIB <= peak < 4 * MIB + 1024
+
+
+def test_time_ms_runs_warmup_then_repeats():
+    calls = []
+    assert time_ms(lambda: calls.append(1), torch.device("cpu"), warmup=2, repeats=3) >= 0
+    assert len(calls) == 5
+
+
+def test_preset_is_built_without_pretrained_weights_and_measured():
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        cfg = compose("benchmark", ["model=fcn_r50", "input=[24,40]", "warmup=0", "repeats=1", "num_classes=4",
+                                    "model.head.channels=8", "model.aux_head.channels=8", "device=cpu"])
+    assert cfg.model.backbone.pretrained == "IMAGENET1K_V1"  # the preset asks for weights; the benchmark drops them
+    model = build_benchmark_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.num_classes)
+    result = benchmark_model(model, "fcn_r50", cfg.input, torch.device("cpu"), cfg.batch_size, cfg.warmup, cfg.repeats)
+    assert result.params_M == count_parameters(model) / 1e6
+    assert result.input == (24, 40) and result.batch_size == 2
+    assert result.gflops > 0 and result.latency_ms > 0 and result.train_step_ms > 0
+    assert result.images_per_s == 2 / (result.latency_ms / 1000)
+    activations = 2 * 64 * 12 * 20 * 4  # the stem's conv output alone (B=2, 64 channels, stride 2, float32)
+    assert result.train_peak_MiB * MIB > activations
+    table = format_table([result]).splitlines()
+    assert len(table) == 3 and table[2].startswith("| fcn_r50 | cpu | 24×40 | 2 |")
