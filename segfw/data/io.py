@@ -25,7 +25,7 @@ def _open(path: Path) -> Image.Image:
 
 def read_image(path: Path) -> np.ndarray:
     """RGB image (H, W, 3) uint8."""
-    return np.asarray(_open(Path(path)).convert("RGB"))
+    return np.array(_open(Path(path)).convert("RGB"))  # a writable copy
 
 
 def read_label(path: Path) -> np.ndarray:
