@@ -10,7 +10,7 @@ import torch
 import segfw
 from conftest import CONFIGS
 
-PRESETS = [
+PAPER_PRESETS = [
     "fcn_r50",
     "spnet_r50",
     "spnet_r101",
@@ -22,18 +22,21 @@ PRESETS = [
     "danet_r50",
     "strip_attention_r50",
 ]
+PRESETS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))  # new presets are tested automatically
 NUM_CLASSES = 3
 
 
-def test_every_preset_file_is_listed():
-    files = {p.stem for p in (CONFIGS / "model").glob("*.yaml")}
-    assert set(PRESETS) <= files
+def test_paper_presets_exist_with_imagenet_weights(compose):
+    assert set(PAPER_PRESETS) <= set(PRESETS)
+    for preset in PAPER_PRESETS:
+        assert compose("train", [f"model={preset}"]).model.backbone.pretrained == "IMAGENET1K_V1"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_builds_and_trains_one_step(preset, compose):
     model_cfg = compose("train", [f"model={preset}", "model.backbone.pretrained=null"]).model
+    assert model_cfg.backbone.pretrained is None  # the command line wins over the preset body
     assert model_cfg.backbone.output_stride == 8
     assert model_cfg.aux_head.in_level == "c4" and model_cfg.aux_weight == 0.4
     torch.manual_seed(0)
