@@ -36,7 +36,8 @@ class Attention(nn.Module):
     def forward(self, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
         if self.sdpa_scale is None:
             return self.explicit(query, key, value)
-        q, k, v = (self._split_heads(t) for t in (query, key, value))
+        # contiguous: the fused CPU kernel needs unit stride along channels, else SDPA falls back to (Nq, Nk) math
+        q, k, v = (self._split_heads(t.contiguous()) for t in (query, key, value))
         return self._merge_heads(F.scaled_dot_product_attention(q, k, v, scale=self.sdpa_scale))
 
     def explicit(self, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
