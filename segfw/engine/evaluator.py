@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
@@ -16,6 +15,7 @@ from segfw.data.loader import SkippedSamples
 from segfw.engine.device import autocast
 from segfw.engine.distributed import is_main_process
 from segfw.metrics import ConfusionMatrix
+from segfw.models.layers import resize
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406]) * 255
 IMAGENET_STD = np.array([0.229, 0.224, 0.225]) * 255
@@ -41,9 +41,7 @@ def predict_batch(model, images: Tensor, size: Sequence[int], test: Mapping[str,
     with autocast(images.device, amp_dtype):
         probs = model.predict(images, mode=test["mode"], scales=list(test["scales"]), flip=bool(test["flip"]),
                               crop_size=test.get("crop_size"), stride=test.get("stride"))
-    if tuple(probs.shape[-2:]) != tuple(size):
-        probs = F.interpolate(probs.float(), size=tuple(size), mode="bilinear", align_corners=False)
-    return probs.argmax(dim=1)
+    return resize(probs.float(), size).argmax(dim=1)
 
 
 @torch.no_grad()
@@ -70,9 +68,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
             if on_prediction is not None:
                 on_prediction(preds[i], batch, i)
             if len(samples) < num_samples:
-                image = images[i : i + 1].float()
-                if tuple(image.shape[-2:]) != tuple(masks.shape[-2:]):
-                    image = F.interpolate(image, size=tuple(masks.shape[-2:]), mode="bilinear", align_corners=False)
+                image = resize(images[i : i + 1].float(), masks.shape[-2:])
                 samples.append((denormalize(image[0]), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
     matrix.all_reduce()
     if len(skipped):

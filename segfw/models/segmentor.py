@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segfw.models.inference import predict_probabilities
+from segfw.models.layers import resize
 from segfw.models.necks.level_neck import build_neck
 from segfw.registry import BACKBONES, HEADS, LOSSES
 
@@ -37,14 +37,14 @@ class Segmentor(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         feats = self.neck(self.backbone(images))
-        return _resize(self.head(feats), images.shape[-2:])
+        return resize(self.head(feats), images.shape[-2:])
 
     def losses(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
         size = masks.shape[-2:]
-        out = {"loss_ce": self.loss(_resize(self.head(self.neck(feats)), size), masks)}
+        out = {"loss_ce": self.loss(resize(self.head(self.neck(feats)), size), masks)}
         if self.aux_head is not None:
-            out["loss_aux"] = self.aux_weight * self.loss(_resize(self.aux_head(feats), size), masks)
+            out["loss_aux"] = self.aux_weight * self.loss(resize(self.aux_head(feats), size), masks)
         return out
 
     def predict(
@@ -57,12 +57,6 @@ class Segmentor(nn.Module):
         stride: Sequence[int] | None = None,
     ) -> Tensor:
         return predict_probabilities(self, images, mode, scales, flip, crop_size, stride)
-
-
-def _resize(logits: Tensor, size: Sequence[int]) -> Tensor:
-    if tuple(logits.shape[-2:]) == tuple(size):
-        return logits
-    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
