@@ -200,6 +200,14 @@ class SegmentationDataset(Dataset):
         """Raw ids (H, W) → train ids (H, W) uint8; raw ids the dataset does not define raise BadSampleError."""
         return apply_label_table(raw, self.table, path, self.title)
 
+    def encode_prediction(self, train_ids: np.ndarray) -> np.ndarray:
+        """Predicted train ids (H, W) uint8 → the label ids of the dataset's official format. Default: identity."""
+        return train_ids
+
+    def prediction_filename(self, name: str) -> str:
+        """File name (relative to the predictions folder) of sample ``name``'s prediction PNG."""
+        return f"{name}.png"
+
     def __len__(self) -> int:
         return len(self.samples)
 

@@ -31,6 +31,8 @@ CITYSCAPES_LABELS = (
     ("license plate", -1, 255),
 )  # fmt: skip
 LABEL_ID_TO_TRAIN_ID = {label_id: train_id for _, label_id, train_id in CITYSCAPES_LABELS}
+TRAIN_ID_TO_LABEL_ID = np.zeros(256, dtype=np.uint8)  # train id → label id; 255 and unused ids → 0 "unlabeled"
+TRAIN_ID_TO_LABEL_ID[[t for _, _, t in CITYSCAPES_LABELS if t != 255]] = [i for _, i, t in CITYSCAPES_LABELS if t != 255]
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
@@ -79,3 +81,11 @@ class Cityscapes(SegmentationDataset):
         if self.label_suffix == LABEL_IDS_SUFFIX:
             return LABEL_ID_TO_TRAIN_ID
         return super().raw_to_train()
+
+    def encode_prediction(self, train_ids: np.ndarray) -> np.ndarray:
+        """Train ids (H, W) uint8 → official label ids (H, W) uint8, as cityscapesScripts' evaluation reads them."""
+        return TRAIN_ID_TO_LABEL_ID[train_ids]
+
+    def prediction_filename(self, name: str) -> str:
+        """``<city>_<seq>_<frame>_leftImg8bit.png``: cityscapesScripts matches ``<city>_<seq>_<frame>*.png``."""
+        return f"{name}{IMAGE_SUFFIX}"
