@@ -16,7 +16,7 @@ from omegaconf import MISSING
 
 @dataclass
 class TrainerConfig:
-    max_iters: int = 600
+    max_iters: int = 800
     eval_interval: int = 200
     batch_size: int = 8  # per process
     crop_size: list[int] = field(default_factory=lambda: [128, 128])
