@@ -47,7 +47,7 @@ def test_additive_score_in_blocks_matches_whole_and_its_gradients():
     names, params = zip(*score.named_parameters())
     q.requires_grad_(), k.requires_grad_()
     assert torch.autograd.gradcheck(lambda q, k, *p: functional_call(score, dict(zip(names, p)), (q, k)),
-                                    (q, k, *params))
+                                    (q, k, *params), fast_mode=True)  # through the recomputed blocks
 
 
 @pytest.mark.parametrize("name", SCORE_NAMES)
