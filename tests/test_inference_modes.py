@@ -16,6 +16,7 @@ from torch import Tensor, nn
 import pooling_reference as ref
 from segfw.models.inference import predict_probabilities
 from segfw.models.segmentor import build_segmentor
+from segfw.registry import ConfigError
 
 
 class PositionalToy(nn.Module):
@@ -189,5 +190,5 @@ def test_bf16_autocast_accumulates_in_float32():
     ],
 )
 def test_bad_protocol_names_the_key(protocol, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         predict_probabilities(nn.Identity(), torch.zeros(1, 3, 8, 8), **protocol)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from segfw.registry import ConfigError
+
 MODES = ("whole", "slide")
 
 
@@ -56,15 +58,15 @@ def predict_probabilities(
 def _check_protocol(mode: str, scales: Sequence[float], crop_size: Sequence[int] | None,
                     stride: Sequence[int] | None) -> None:
     if mode not in MODES:
-        raise ValueError(f"unknown test.mode '{mode}'; choose one of {', '.join(MODES)}")
+        raise ConfigError(f"unknown test.mode '{mode}'; choose one of {', '.join(MODES)}")
     if not scales or any(s <= 0 for s in scales):
-        raise ValueError(f"test.scales={list(scales)} must be a non-empty list of positive factors, e.g. [1.0]")
+        raise ConfigError(f"test.scales={list(scales)} must be a non-empty list of positive factors, e.g. [1.0]")
     if mode != "slide":
         return
     if crop_size is None or stride is None or len(crop_size) != 2 or len(stride) != 2:
-        raise ValueError("test.mode=slide needs test.crop_size=[H,W] and test.stride=[H,W]")
+        raise ConfigError("test.mode=slide needs test.crop_size=[H,W] and test.stride=[H,W]")
     if any(s < 1 or s > c for s, c in zip(stride, crop_size)):
-        raise ValueError(
+        raise ConfigError(
             f"test.stride={list(stride)} must lie in 1..test.crop_size={list(crop_size)} per axis, "
             "or windows would leave pixels unseen"
         )
