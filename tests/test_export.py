@@ -40,7 +40,7 @@ def test_onnx_tool_exports_dynamic_sizes_and_prints_parity(checkpoint, tmp_path)
     output = tmp_path / "model.onnx"
     command = [sys.executable, str(REPO / "tools" / "export.py"), f"checkpoint={checkpoint}", "format=onnx",
                f"output={output}", "input_size=[32,48]"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    done = subprocess.run(command, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"wrote {output} (onnx, dynamic batch, height and width)" in done.stdout

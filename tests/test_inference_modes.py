@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
+import pooling_reference as ref
 import pytest
 import torch
 from torch import Tensor, nn
 
-import pooling_reference as ref
 from segfw.models.inference import predict_probabilities
 from segfw.models.segmentor import build_segmentor
 from segfw.registry import ConfigError

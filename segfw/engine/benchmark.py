@@ -171,6 +171,14 @@ def benchmark_model(
     )
 
 
+def legend(device: torch.device, repeats: int) -> str:
+    """How the numbers of a result on ``device`` were measured, in one line."""
+    timer = "CUDA events" if device.type == "cuda" else "perf_counter"
+    memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "torch.profiler memory timeline"
+    return (f"GFLOPs: FlopCounterMode, 2×MAC, one image; times: median of {repeats} ({timer}); "
+            f"train peak: tensor memory of one step above its start ({memory})")
+
+
 def format_table(results: Sequence[BenchmarkResult]) -> str:
     """A Markdown table, one row per result."""
     header = ("model", "device", "input (H×W)", "batch", "params (M)", "GFLOPs/img (2×MAC)", "latency (ms)",
@@ -178,7 +186,7 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         cells = (r.model, r.device, f"{r.input[0]}×{r.input[1]}", str(r.batch_size), f"{r.params_M:.2f}",
-                 f"{r.gflops:.1f}", f"{r.latency_ms:.1f}", f"{r.images_per_s:.2f}", f"{r.train_step_ms:.1f}",
+                 f"{r.gflops:.3g}", f"{r.latency_ms:.1f}", f"{r.images_per_s:.2f}", f"{r.train_step_ms:.1f}",
                  f"{r.train_peak_MiB:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
