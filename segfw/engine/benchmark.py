@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import json
+import copy
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from segfw.models.segmentor import Segmentor, build_segmentor
+from segfw.registry import ConfigError
 
 MIB = 2**20
 
@@ -44,7 +45,7 @@ class BenchmarkResult:
 
 def build_benchmark_model(model_cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     """The segmentor of a ``model`` config node with random weights (``backbone.pretrained`` forced to null)."""
-    node = json.loads(json.dumps(dict(model_cfg)))  # a deep, plain copy
+    node = copy.deepcopy(dict(model_cfg))
     node["backbone"]["pretrained"] = None
     return build_segmentor(node, num_classes)
 
@@ -143,6 +144,9 @@ def benchmark_model(
     repeats: int = 5,
 ) -> BenchmarkResult:
     """Measure ``model`` (any K) at ``input_size`` (H, W) on ``device``; see the module docstring."""
+    if len(input_size) != 2 or min(input_size) < 1 or batch_size < 1 or warmup < 0 or repeats < 1:
+        raise ConfigError(f"benchmark needs input=[H,W] (got {list(input_size)}), batch_size >= 1 (got {batch_size}), "
+                          f"warmup >= 0 (got {warmup}) and repeats >= 1 (got {repeats})")
     height, width = int(input_size[0]), int(input_size[1])
     model = model.to(device)
     generator = torch.Generator().manual_seed(0)
