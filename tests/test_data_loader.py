@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
+
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -76,3 +79,26 @@ def test_collate_drops_bad_samples_and_reports_them():
     skipped = SkippedSamples()
     kept = list(skipped.filter([batch, empty, batch]))
     assert len(kept) == 2 and len(skipped) == 2 and skipped.summary().startswith("skipped 2 bad sample(s)")
+
+
+class OpenCVThreads(torch.utils.data.Dataset):
+    """Reports the OpenCV thread count of the process that loads the sample."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": torch.tensor(cv2.getNumThreads()), "mask": torch.zeros(1), "name": str(index)}
+
+
+def test_workers_run_one_opencv_thread_without_deadlock():
+    """The thread count is set in the parent: setting it inside a fork of a parent whose OpenCV pool already
+    ran deadlocks. The parent here first runs a parallel OpenCV op, as a main-process pipeline would."""
+    cv2.setNumThreads(2)
+    cv2.resize(np.zeros((1024, 2048, 3), np.uint8), (4096, 2048))
+    faulthandler.dump_traceback_later(60, exit=True)  # a deadlock ends the test run with a traceback
+    try:
+        counts = sorted(int(batch["image"][0]) for batch in build_loader(OpenCVThreads(), 1, False, 2))
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert counts == [1, 1]

@@ -46,13 +46,21 @@ def reseed_transforms(dataset: Dataset, seed: int) -> None:
             transform.set_random_seed(seed)
 
 
+def limit_opencv_threads() -> None:
+    """One OpenCV thread: call in the parent before worker processes fork, so that each worker inherits it.
+
+    N workers x all-cores OpenCV pools would oversubscribe the CPU. It must happen in the parent: changing
+    the thread count inside a forked worker deadlocks when the parent's OpenCV pool was already running.
+    """
+    cv2.setNumThreads(1)
+
+
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: reseed numpy, random and the augmentations from torch's per-worker seed; 1 OpenCV thread."""
+    """``worker_init_fn``: reseed numpy, random and the augmentations from torch's per-worker seed."""
     info = get_worker_info()
     seed = info.seed % 2**32
     np.random.seed(seed)
     random.seed(seed)
-    cv2.setNumThreads(1)
     reseed_transforms(info.dataset, seed)
 
 
@@ -77,7 +85,8 @@ def build_loader(
 
     Worker ``w`` of rank ``r`` seeds its augmentations from torch's worker seed (base seed drawn from
     ``seed + r``), so workers, ranks and epochs all differ while a run stays reproducible. Workers are
-    persistent (their random streams go on across epochs); memory is pinned only when CUDA is available.
+    persistent (their random streams go on across epochs) and run one OpenCV thread each (set here, in the
+    parent, see :func:`limit_opencv_threads`); memory is pinned only when CUDA is available.
     With ``distributed=True`` a ``DistributedSampler`` shards the data: call ``loader.sampler.set_epoch(e)``.
     With ``num_workers=0`` the pipeline is reseeded from ``seed`` here, in the main process.
     """
@@ -86,6 +95,8 @@ def build_loader(
     generator = torch.Generator().manual_seed(seed + rank)
     if num_workers == 0:
         reseed_transforms(dataset, seed + rank)
+    else:
+        limit_opencv_threads()
     return DataLoader(
         dataset,
         batch_size=batch_size,
