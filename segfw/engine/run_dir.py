@@ -15,7 +15,7 @@ OUTPUTS = Path("outputs")
 
 def choose_run_dir(cfg: DictConfig) -> Path:
     """``run_dir`` when given; with ``resume=true`` and no run_dir, the newest run of the experiment;
-    else a new ``outputs/<experiment>/<timestamp>`` (suffixed when two runs start in the same second)."""
+    else a new, freshly created ``outputs/<experiment>/<timestamp>``."""
     if cfg.run_dir:
         return Path(cfg.run_dir).expanduser()
     parent = OUTPUTS / str(cfg.experiment)
@@ -24,11 +24,21 @@ def choose_run_dir(cfg: DictConfig) -> Path:
         if not runs:
             raise ConfigError(f"resume=true, but no run with checkpoints exists under {parent}; give run_dir=PATH")
         return runs[-1]
+    return new_run_dir(parent)
+
+
+def new_run_dir(parent: Path) -> Path:
+    """Create and return ``parent/<timestamp>`` (``_1``, ``_2``, ... when taken, even by a concurrent job)."""
+    parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    candidate, n = parent / stamp, 1
-    while candidate.exists():
-        candidate, n = parent / f"{stamp}_{n}", n + 1
-    return candidate
+    for n in range(1000):
+        candidate = parent / (stamp if n == 0 else f"{stamp}_{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a new run folder under {parent}")
 
 
 def prepare_run_dir(cfg: DictConfig) -> Path:
