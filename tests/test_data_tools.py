@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import REPO
 from data_layouts import label_with, make_ade20k, write_label
+from segfw.registry import DATASETS
 
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
 
@@ -58,3 +59,13 @@ def test_convert_tool_reports_a_missing_root_in_one_line(tmp_path, monkeypatch, 
         runpy.run_path(str(REPO / "tools" / "convert_dataset.py"), run_name="__main__")
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines() == [
         f"error: {tmp_path / 'nowhere' / 'gtFine'}: Cityscapes gtFine folder (root must hold leftImg8bit/ and gtFine/) not found"]
+
+
+def test_benchmark_stand_ins_load_through_the_recipes(tmp_path):
+    from segfw.data.benchmark import SETTINGS, images_per_second
+
+    ade, cityscapes = SETTINGS
+    assert images_per_second(ade, ade.write(tmp_path / "ade", 2), workers=0, batch_size=1, batches=1) > 0
+    root = cityscapes.write(tmp_path / "cityscapes", 1)
+    sample = DATASETS.build({"name": "cityscapes", "root": str(root)}, split="train")[0]
+    assert sample["image"].shape == (1024, 2048, 3) and sample["mask"].max() < 19
