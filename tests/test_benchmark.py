@@ -6,10 +6,12 @@ Nothing here times anything against a threshold: speed is measured by tools/benc
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from conftest import CONFIGS
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from segfw.config import register_schemas
 from segfw.engine.benchmark import (
@@ -30,6 +32,34 @@ def test_flops_are_twice_the_multiply_accumulates_of_convs_and_matmuls():
     flops, output = count_flops(model, torch.randn(1, 3, 13, 21))
     macs = 13 * 21 * (8 * 3 * 3 * 3 + 5 * 8)
     assert flops == 2 * macs and output.shape == (1, 5, 13, 21)
+
+
+class FusedSelfAttention(nn.Module):
+    """x (B, N, h·d) → attention of every position over the even positions (Nk = ⌈N/2⌉), h heads of width d.
+
+    Forced onto the fused kernel (on CPU ``aten._scaled_dot_product_flash_attention_for_cpu``): the math
+    fallback would be counted as two matrix products whatever count_flops registers.
+    """
+
+    def __init__(self, heads: int):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        queries = x.unflatten(-1, (self.heads, -1)).transpose(1, 2).contiguous()  # (B, h, N, d)
+        keys = queries[:, :, ::2].contiguous()  # (B, h, Nk, d)
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(queries, keys, keys)
+
+
+def test_flops_count_the_fused_cpu_attention_kernel():
+    batch, heads, nq, dim = 2, 3, 13, 4
+    flops, output = count_flops(FusedSelfAttention(heads), torch.randn(batch, nq, heads * dim))
+    nk = (nq + 1) // 2
+    qk_macs = av_macs = batch * heads * nq * nk * dim
+    assert output.shape == (batch, heads, nq, dim)
+    assert flops == 2 * (qk_macs + av_macs)
+    assert count_flops(FusedSelfAttention(heads), torch.randn(batch, nq, heads * dim))[0] == flops  # registered once
 
 
 def test_cpu_peak_memory_sees_a_known_transient_tensor_above_resident_ones():

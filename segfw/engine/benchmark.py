@@ -2,7 +2,10 @@
 
 - GFLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one image in eval mode. It counts
   2 FLOPs per multiply-accumulate (2×MAC) of convolutions, matrix products and attention; it does
-  not count element-wise ops, normalisation, pooling or resizing.
+  not count element-wise ops, softmax, normalisation, pooling or resizing. PyTorch's fused CPU
+  attention kernel (``aten._scaled_dot_product_flash_attention_for_cpu``), which FlopCounterMode
+  does not know, is counted with the formula it uses for the CUDA ones (:func:`count_flops`
+  registers it).
 - Time: the median over ``repeats`` runs after ``warmup`` runs; on CUDA with ``torch.cuda.Event``
   pairs and a synchronize, on CPU with ``time.perf_counter``.
 - Training memory: the peak of tensor memory during one training step (forward, losses, backward,
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry, register_flop_formula, sdpa_flop
 
 from segfw.models.segmentor import Segmentor, build_segmentor
 from segfw.registry import ConfigError
@@ -54,13 +57,22 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def register_cpu_flash_attention_flops() -> None:
+    """Let FlopCounterMode count the CPU fused-attention kernel like the CUDA ones: 2×MAC of QKᵀ and AV,
+    i.e. 2·B·h·Nq·Nk·(d + d_v). Idempotent (and a no-op once PyTorch registers the kernel itself)."""
+    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if op not in flop_registry:
+        register_flop_formula(op, get_raw=True)(sdpa_flop)  # sdpa_flop already takes shapes
+
+
 @torch.no_grad()
-def count_flops(model: torch.nn.Module, image: torch.Tensor) -> tuple[int, torch.Tensor]:
-    """FLOPs (2×MAC) of ``model(image)`` for one image (1, 3, H, W) in eval mode, and its output."""
+def count_flops(model: torch.nn.Module, inputs: torch.Tensor) -> tuple[int, torch.Tensor]:
+    """FLOPs (2×MAC, see the module docstring) of ``model(inputs)`` in eval mode, and its output."""
+    register_cpu_flash_attention_flops()
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter:
-        output = model(image)
+        output = model(inputs)
     model.train(was_training)
     return counter.get_total_flops(), output
 
