@@ -3,181 +3,19 @@
     python tools/benchmark_modules.py                     # B=2, C=512 at 32², 64², 96², 128², every neck
     python tools/benchmark_modules.py --sizes 32 64 --channels 256 --repeats 1 --necks strip_attention non_local
 
-Each neck is built from ``configs/model/neck/<name>.yaml`` (its defaults) on C input channels and
-measured, each (neck, size) in a fresh process so that one that runs out of memory or time is reported
-as such in the table instead of stopping the run:
-
-- params: parameters of the block;
-- GFLOPs: forward of the whole batch in ``torch.utils.flop_counter.FlopCounterMode``, i.e. 2 FLOPs per
-  multiply-accumulate (2×MAC) of convolutions, matrix products and attention; element-wise ops,
-  softmax, normalisation and pooling are not counted. On CPU, fused attention runs as
-  ``aten._scaled_dot_product_flash_attention_for_cpu``, which FlopCounterMode does not know; this tool
-  registers the standard attention formula for it;
-- fwd+bwd: median wall time of forward + backward (train mode, input requiring grad) after warm-up;
-- peak: peak tensor memory of one forward + backward above what is live before it (CUDA:
-  ``torch.cuda.max_memory_allocated``; CPU: torch.profiler's memory timeline), see
-  ``segfw.engine.benchmark``.
+Each (neck, size) is measured in a fresh process (params, GFLOPs as 2×MAC, median fwd+bwd time, peak
+memory), so one that runs out of memory or time is reported as such in the table instead of stopping
+the run. What each number means: ``segfw.engine.module_benchmark``.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import queue
-import resource
-import signal
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
-from torch.utils.flop_counter import flop_registry, register_flop_formula, sdpa_flop
-
-import segfw
 from segfw.cli import user_errors_as_one_line
-from segfw.engine.benchmark import MIB, count_flops, count_parameters, peak_step_memory_bytes, time_ms
 from segfw.engine.device import resolve_device
-
-NECK_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model" / "neck"
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What every measurement shares."""
-
-    channels: int = 512
-    batch: int = 2
-    device: str = "cpu"
-    warmup: int = 1
-    repeats: int = 3
-    threads: int | None = None  # CPU threads (None: PyTorch's default)
-    memory_limit_gib: float | None = None  # address-space limit of each measuring process
-    timeout: float = 600  # seconds per (neck, size)
-
-
-@dataclass
-class NeckCost:
-    neck: str
-    size: int  # the map is size × size
-    params: int = 0
-    gflops: float = 0.0
-    step_ms: float = 0.0
-    peak_mib: float = 0.0
-    failure: str | None = None  # why it could not be measured
-
-
-def register_cpu_flash_attention_flops() -> None:
-    """Let FlopCounterMode count the CPU fused-attention kernel like the CUDA ones (2×MAC of QKᵀ and AV)."""
-    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    if op not in flop_registry:
-        register_flop_formula(op, get_raw=True)(sdpa_flop)  # sdpa_flop already takes shapes
-
-
-def build_neck_block(name: str, channels: int) -> torch.nn.Module:
-    """The neck ``name`` with the defaults of its YAML file, on ``channels`` input channels."""
-    node = OmegaConf.to_container(OmegaConf.load(NECK_CONFIGS / f"{name}.yaml"), resolve=True)
-    return segfw.NECKS.build(node, in_channels=channels)
-
-
-def measure(name: str, size: int, setup: Setup) -> NeckCost:
-    """Cost of neck ``name`` on a (batch, channels, size, size) map, in this process."""
-    register_cpu_flash_attention_flops()
-    if setup.threads:
-        torch.set_num_threads(setup.threads)
-    torch.manual_seed(0)
-    device = resolve_device(setup.device)
-    block = build_neck_block(name, setup.channels).to(device)
-    x = torch.randn(setup.batch, setup.channels, size, size, device=device, requires_grad=True)
-    flops, _ = count_flops(block, x)
-    block.train()
-
-    def forward_backward() -> None:
-        block.zero_grad(set_to_none=True)
-        x.grad = None
-        block(x).sum().backward()
-
-    step_ms = time_ms(forward_backward, device, setup.warmup, setup.repeats)
-    peak = peak_step_memory_bytes(forward_backward, device)
-    return NeckCost(name, size, count_parameters(block), flops / 1e9, step_ms, peak / MIB)
-
-
-def _limit_new_memory(gib: float) -> None:
-    """Cap this process's address space at its current size + ``gib``: a larger allocation then fails here
-    (reported as out of memory) instead of waking the machine's OOM killer."""
-    with open("/proc/self/status") as status:
-        current_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
-    limit = current_kib * 1024 + int(gib * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _measure_into(results: multiprocessing.Queue, name: str, size: int, setup: Setup) -> None:
-    results.put(None)  # starts the queue's feeder thread before any memory limit applies
-    if setup.memory_limit_gib:
-        _limit_new_memory(setup.memory_limit_gib)
-    try:
-        results.put(measure(name, size, setup))
-    except (RuntimeError, MemoryError) as error:  # allocation failures: CPU allocator, CUDA OOM
-        out_of_memory = isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "memory" in str(error)
-        results.put(NeckCost(name, size, failure="out of memory" if out_of_memory else str(error).splitlines()[0]))
-
-
-def measure_isolated(name: str, size: int, setup: Setup) -> NeckCost:
-    """:func:`measure` in a fresh process; running out of time or memory becomes ``failure``."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    worker = context.Process(target=_measure_into, args=(results, name, size, setup))
-    worker.start()
-    deadline = time.monotonic() + setup.timeout
-    while True:
-        alive = worker.is_alive()  # read before waiting, so a result sent just before exiting is not missed
-        try:
-            cost = results.get(timeout=1.0)
-        except queue.Empty:
-            cost = None
-            if not alive:
-                killed = worker.exitcode == -signal.SIGKILL
-                why = "out of memory (killed)" if killed else f"crashed (exit code {worker.exitcode})"
-                cost = NeckCost(name, size, failure=why)
-            elif time.monotonic() > deadline:
-                worker.kill()
-                cost = NeckCost(name, size, failure=f"timeout (> {setup.timeout:.0f} s)")
-        if cost is not None:  # None only says that the worker started
-            break
-    worker.join()
-    return cost
-
-
-def format_costs(costs: list[NeckCost]) -> str:
-    """One Markdown row per (neck, size)."""
-    lines = ["| neck | map | params (M) | GFLOPs fwd (2×MAC) | fwd+bwd (ms) | peak (MiB) |", "|" + "---|" * 6]
-    for c in costs:
-        cells = [c.failure] * 4 if c.failure else [
-            f"{c.params / 1e6:.3f}", f"{c.gflops:.3g}", _number(c.step_ms), _number(c.peak_mib)]
-        lines.append(f"| {c.neck} | {c.size}² | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _number(value: float) -> str:
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
-
-
-def format_ratios(costs: list[NeckCost], dear: str = "non_local", cheap: str = "strip_attention") -> str:
-    """Per size, how many times ``dear`` costs what ``cheap`` costs (GFLOPs, time, peak memory)."""
-    by_key = {(c.neck, c.size): c for c in costs}
-    lines = [f"| map | {dear} / {cheap}: GFLOPs | fwd+bwd time | peak memory |", "|---|---|---|---|"]
-    for size in sorted({c.size for c in costs}):
-        a, b = by_key.get((dear, size)), by_key.get((cheap, size))
-        if a is None or b is None:
-            continue
-        if a.failure or b.failure:
-            cells = [f"n/a ({dear}: {a.failure or 'ok'}, {cheap}: {b.failure or 'ok'})"] * 3
-        else:
-            cells = [f"{a.gflops / b.gflops:.1f}×", f"{a.step_ms / b.step_ms:.1f}×",
-                     f"{a.peak_mib / b.peak_mib:.1f}×"]
-        lines.append(f"| {size}² | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+from segfw.engine.module_benchmark import Setup, format_costs, format_ratios, measure_all, neck_names, progress_line
 
 
 def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup]:
@@ -194,26 +32,18 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup]:
     parser.add_argument("--memory-limit-gib", type=float, default=None,
                         help="address-space limit of each measuring process (CPU runs on shared machines)")
     args = parser.parse_args(argv)
-    for name in args.necks or []:
-        segfw.NECKS.get(name)  # an unknown name fails listing the registered ones
+    necks = neck_names(args.necks)
     setup = Setup(args.channels, args.batch, str(resolve_device(args.device)), args.warmup, args.repeats,
                   args.threads, args.memory_limit_gib, args.timeout)
-    return args.necks or segfw.NECKS.names(), args.sizes, setup
+    return necks, args.sizes, setup
 
 
 @user_errors_as_one_line
 def main(argv: list[str] | None = None) -> None:
     necks, sizes, setup = parse_args(argv)
-    threads = setup.threads or torch.get_num_threads()
-    print(f"B={setup.batch}, C={setup.channels}, device={setup.device}, threads={threads}, warmup={setup.warmup}, "
-          f"repeats={setup.repeats}", flush=True)
-    costs = []
-    for size in sizes:
-        for name in necks:
-            cost = measure_isolated(name, size, setup)
-            print(f"  {name} at {size}²: {cost.failure or f'{cost.step_ms:.0f} ms'}", file=sys.stderr, flush=True)
-            costs.append(cost)
-    costs.sort(key=lambda c: (necks.index(c.neck), c.size))
+    print(setup.describe(), flush=True)
+    costs = measure_all(necks, sizes, setup,
+                        report=lambda cost: print(progress_line(cost), file=sys.stderr, flush=True))
     print(format_costs(costs))
     print()
     print(format_ratios(costs))

@@ -1,0 +1,197 @@
+"""Cost of one neck (context module) on a deep feature map, each measured in its own process, as Markdown tables.
+
+Used by ``tools/benchmark_modules.py``. Each neck is built from ``configs/model/neck/<name>.yaml`` (its
+defaults) on C input channels and measured on a (B, C, size, size) map:
+
+- params: parameters of the block;
+- GFLOPs: forward of the whole batch, counted by :func:`segfw.engine.benchmark.count_flops` (2×MAC of
+  convolutions, matrix products and attention, the fused CPU attention kernel included);
+- fwd+bwd: median wall time of forward + backward (train mode, input requiring grad) after warm-up;
+- peak: peak tensor memory of one forward + backward above what is live before it, see
+  :func:`segfw.engine.benchmark.peak_step_memory_bytes`.
+
+:func:`measure_isolated` runs each (neck, size) in a fresh process, so that one that runs out of memory
+or time is reported as such (``NeckCost.failure``) instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import resource
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from segfw.engine.benchmark import MIB, count_flops, count_parameters, peak_step_memory_bytes, time_ms
+from segfw.engine.device import resolve_device
+from segfw.registry import NECKS
+
+NECK_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "model" / "neck"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every measurement shares."""
+
+    channels: int = 512
+    batch: int = 2
+    device: str = "cpu"
+    warmup: int = 1
+    repeats: int = 3
+    threads: int | None = None  # CPU threads (None: PyTorch's default)
+    memory_limit_gib: float | None = None  # address-space limit of each measuring process
+    timeout: float = 600  # seconds per (neck, size)
+
+    def describe(self) -> str:
+        """The settings in one line, threads resolved to the count this process uses."""
+        threads = self.threads or torch.get_num_threads()
+        return (f"B={self.batch}, C={self.channels}, device={self.device}, threads={threads}, warmup={self.warmup}, "
+                f"repeats={self.repeats}")
+
+
+@dataclass
+class NeckCost:
+    neck: str
+    size: int  # the map is size × size
+    params: int = 0
+    gflops: float = 0.0
+    step_ms: float = 0.0
+    peak_mib: float = 0.0
+    failure: str | None = None  # why it could not be measured
+
+
+def neck_names(names: Sequence[str] | None) -> list[str]:
+    """``names`` checked against the registry (an unknown one fails listing the registered ones); None: all."""
+    for name in names or []:
+        NECKS.get(name)
+    return list(names) if names else NECKS.names()
+
+
+def build_neck_block(name: str, channels: int) -> torch.nn.Module:
+    """The neck ``name`` with the defaults of its YAML file, on ``channels`` input channels."""
+    node = OmegaConf.to_container(OmegaConf.load(NECK_CONFIGS / f"{name}.yaml"), resolve=True)
+    return NECKS.build(node, in_channels=channels)
+
+
+def measure(name: str, size: int, setup: Setup) -> NeckCost:
+    """Cost of neck ``name`` on a (batch, channels, size, size) map, in this process."""
+    if setup.threads:
+        torch.set_num_threads(setup.threads)
+    torch.manual_seed(0)
+    device = resolve_device(setup.device)
+    block = build_neck_block(name, setup.channels).to(device)
+    x = torch.randn(setup.batch, setup.channels, size, size, device=device, requires_grad=True)
+    flops, _ = count_flops(block, x)
+    block.train()
+
+    def forward_backward() -> None:
+        block.zero_grad(set_to_none=True)
+        x.grad = None
+        block(x).sum().backward()
+
+    step_ms = time_ms(forward_backward, device, setup.warmup, setup.repeats)
+    peak = peak_step_memory_bytes(forward_backward, device)
+    return NeckCost(name, size, count_parameters(block), flops / 1e9, step_ms, peak / MIB)
+
+
+def _limit_new_memory(gib: float) -> None:
+    """Cap this process's address space at its current size + ``gib``: a larger allocation then fails here
+    (reported as out of memory) instead of waking the machine's OOM killer."""
+    with open("/proc/self/status") as status:
+        current_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    limit = current_kib * 1024 + int(gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _measure_into(results: multiprocessing.Queue, name: str, size: int, setup: Setup) -> None:
+    results.put(None)  # starts the queue's feeder thread before any memory limit applies
+    if setup.memory_limit_gib:
+        _limit_new_memory(setup.memory_limit_gib)
+    try:
+        results.put(measure(name, size, setup))
+    except (RuntimeError, MemoryError) as error:  # allocation failures: CPU allocator, CUDA OOM
+        out_of_memory = isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "memory" in str(error)
+        results.put(NeckCost(name, size, failure="out of memory" if out_of_memory else str(error).splitlines()[0]))
+
+
+def measure_isolated(name: str, size: int, setup: Setup) -> NeckCost:
+    """:func:`measure` in a fresh process; running out of time or memory becomes ``failure``."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    worker = context.Process(target=_measure_into, args=(results, name, size, setup))
+    worker.start()
+    deadline = time.monotonic() + setup.timeout
+    while True:
+        alive = worker.is_alive()  # read before waiting, so a result sent just before exiting is not missed
+        try:
+            cost = results.get(timeout=1.0)
+        except queue.Empty:
+            cost = None
+            if not alive:
+                killed = worker.exitcode == -signal.SIGKILL
+                why = "out of memory (killed)" if killed else f"crashed (exit code {worker.exitcode})"
+                cost = NeckCost(name, size, failure=why)
+            elif time.monotonic() > deadline:
+                worker.kill()
+                cost = NeckCost(name, size, failure=f"timeout (> {setup.timeout:.0f} s)")
+        if cost is not None:  # None only says that the worker started
+            break
+    worker.join()
+    return cost
+
+
+def measure_all(necks: Sequence[str], sizes: Sequence[int], setup: Setup,
+                report: Callable[[NeckCost], None] = lambda cost: None) -> list[NeckCost]:
+    """:func:`measure_isolated` for every size, then every neck; ``report`` sees each cost as it comes.
+
+    Returns the costs ordered by neck (in ``necks`` order), then size (ascending).
+    """
+    costs = []
+    for size in sizes:
+        for name in necks:
+            cost = measure_isolated(name, size, setup)
+            report(cost)
+            costs.append(cost)
+    return sorted(costs, key=lambda c: (list(necks).index(c.neck), c.size))
+
+
+def progress_line(cost: NeckCost) -> str:
+    """``  <neck> at <size>²: <ms> ms`` or the failure."""
+    return f"  {cost.neck} at {cost.size}²: {cost.failure or f'{cost.step_ms:.0f} ms'}"
+
+
+def format_costs(costs: Sequence[NeckCost]) -> str:
+    """One Markdown row per (neck, size)."""
+    lines = ["| neck | map | params (M) | GFLOPs fwd (2×MAC) | fwd+bwd (ms) | peak (MiB) |", "|" + "---|" * 6]
+    for c in costs:
+        cells = [c.failure] * 4 if c.failure else [
+            f"{c.params / 1e6:.3f}", f"{c.gflops:.3g}", _number(c.step_ms), _number(c.peak_mib)]
+        lines.append(f"| {c.neck} | {c.size}² | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def format_ratios(costs: Sequence[NeckCost], dear: str = "non_local", cheap: str = "strip_attention") -> str:
+    """Per size, how many times ``dear`` costs what ``cheap`` costs (GFLOPs, time, peak memory)."""
+    by_key = {(c.neck, c.size): c for c in costs}
+    lines = [f"| map | {dear} / {cheap}: GFLOPs | fwd+bwd time | peak memory |", "|---|---|---|---|"]
+    for size in sorted({c.size for c in costs}):
+        a, b = by_key.get((dear, size)), by_key.get((cheap, size))
+        if a is None or b is None:
+            continue
+        if a.failure or b.failure:
+            cells = [f"n/a ({dear}: {a.failure or 'ok'}, {cheap}: {b.failure or 'ok'})"] * 3
+        else:
+            cells = [f"{a.gflops / b.gflops:.1f}×", f"{a.step_ms / b.step_ms:.1f}×",
+                     f"{a.peak_mib / b.peak_mib:.1f}×"]
+        lines.append(f"| {size}² | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
