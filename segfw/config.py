@@ -8,10 +8,13 @@ are typed here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's configs/
 
 
 @dataclass

@@ -23,16 +23,16 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
+from segfw.config import CONFIG_DIR
 from segfw.engine.benchmark import MIB, count_flops, count_parameters, peak_step_memory_bytes, time_ms
 from segfw.engine.device import resolve_device
 from segfw.registry import NECKS
 
-NECK_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "model" / "neck"
+NECK_CONFIGS = CONFIG_DIR / "model" / "neck"
 
 
 @dataclass(frozen=True)
