@@ -30,7 +30,7 @@ def colorize(mask: np.ndarray | torch.Tensor, palette: np.ndarray | Sequence[Seq
 
 
 def to_uint8_image(image: np.ndarray | torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
-    """An image as (H, W, 3) uint8 from a (3, H, W) tensor or (H, W, 3) array; floats are un-normalized with mean/std."""
+    """An image as (H, W, 3) uint8 from a (3, H, W) tensor or (H, W, 3) array; floats are un-normalized."""
     array = _numpy(image)
     if torch.is_tensor(image):
         array = np.moveaxis(array, 0, -1)

@@ -52,7 +52,9 @@ def cityscapes_name(city: str, i: int) -> str:
     return f"{city}_{i:06d}_000019"
 
 
-def make_cityscapes(root: Path, raw_ids: list[int], suffix: str = "labelIds", splits=("train", "val")) -> dict[str, np.ndarray]:
+def make_cityscapes(
+    root: Path, raw_ids: list[int], suffix: str = "labelIds", splits=("train", "val")
+) -> dict[str, np.ndarray]:
     """``root/leftImg8bit/<split>/<city>/*_leftImg8bit.png`` + ``root/gtFine/<split>/<city>/*_gtFine_<suffix>.png``."""
     labels = {}
     for split in splits:

@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_layouts import label_with, make_cityscapes, make_coco_stuff, make_voc
 from PIL import Image
 from scipy.io import savemat
 
-from data_layouts import label_with, make_cityscapes, make_coco_stuff, make_voc
 from segfw.data.convert import convert_cityscapes, convert_coco_stuff164k, convert_voc_aug
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
 
-CITYSCAPES_EVALUATED = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
-                        24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_EVALUATED = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}
 COCO_UNUSED_CATEGORY_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
 
 
@@ -61,11 +80,15 @@ def test_coco_stuff_raw_to_train_ids(tmp_path):
 def test_voc_aug_from_sbd_mat_files(tmp_path):
     make_voc(tmp_path, list(range(21)) + [255])  # VOC train: 2007_000032, 2007_000039; val: 2007_000033
     sbd = tmp_path / "benchmark_RELEASE" / "dataset"
-    sbd_labels = {name: label_with(list(range(21)), seed=i) for i, name in
-                  enumerate(["2007_000033", "2007_000039", "2008_000002", "2008_000003"])}
+    sbd_labels = {
+        name: label_with(list(range(21)), seed=i)
+        for i, name in enumerate(["2007_000033", "2007_000039", "2008_000002", "2008_000003"])
+    }
     (sbd / "cls").mkdir(parents=True)
     for name, label in sbd_labels.items():
-        savemat(sbd / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": label.astype(np.uint8), "CategoriesPresent": [1]}})
+        savemat(
+            sbd / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": label.astype(np.uint8), "CategoriesPresent": [1]}}
+        )
     (sbd / "train.txt").write_text("2007_000039\n2008_000002\n")
     (sbd / "val.txt").write_text("2007_000033\n2008_000003\n")
     images = tmp_path / "VOCdevkit" / "VOC2012" / "JPEGImages"
@@ -92,4 +115,3 @@ def test_voc_aug_rejects_a_file_that_is_not_sbd(tmp_path):
     savemat(sbd / "cls" / "2008_000002.mat", {"something": np.zeros(3)})
     with pytest.raises(BadSampleError, match="2008_000002.mat: not an SBD class annotation"):
         convert_voc_aug(tmp_path, tmp_path, workers=1)
-

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_layouts import SIZE, label_with, make_ade20k, make_voc, write_label
 from PIL import Image
 
-from data_layouts import SIZE, label_with, make_ade20k, make_voc, write_label
 from segfw.data.errors import BadSampleError, SkippedSample, one_line
 from segfw.data.loader import SkippedSamples, build_loader
 from segfw.registry import DATASETS
@@ -29,10 +29,13 @@ def assert_one_line(error: BaseException, *fragments: str) -> None:
 
 # --- layout problems: found when the dataset is built ---------------------------------------------------------
 
+
 def test_missing_root_prints_the_expected_layout(tmp_path):
     with pytest.raises(BadSampleError) as error:
         ade(tmp_path / "nowhere")
-    assert_one_line(error.value, f"{tmp_path / 'nowhere'}: dataset root not found", "Expected layout: root/ADEChallengeData2016")
+    assert_one_line(
+        error.value, f"{tmp_path / 'nowhere'}: dataset root not found", "Expected layout: root/ADEChallengeData2016"
+    )
 
 
 def test_root_without_the_dataset(tmp_path):
@@ -45,7 +48,9 @@ def test_missing_split_folder(tmp_path):
     make_ade20k(tmp_path, [1, 2], counts=(("training", 1),))
     with pytest.raises(BadSampleError) as error:
         ade(tmp_path, "val")
-    assert_one_line(error.value, str(tmp_path / BASE / "images" / "validation"), "split folder not found", "Expected layout")
+    assert_one_line(
+        error.value, str(tmp_path / BASE / "images" / "validation"), "split folder not found", "Expected layout"
+    )
 
 
 def test_missing_split_list(tmp_path):
@@ -59,17 +64,23 @@ def test_missing_split_list(tmp_path):
 @pytest.mark.parametrize("remove", ["annotations", "images"])
 def test_unpaired_files_fail_when_the_dataset_is_built(tmp_path, remove):
     make_ade20k(tmp_path, [1, 2], counts=(("training", 3),))
-    (tmp_path / BASE / remove / "training" / ("ADE_train_00000002" + (".png" if remove == "annotations" else ".jpg"))).unlink()
+    (
+        tmp_path / BASE / remove / "training" / ("ADE_train_00000002" + (".png" if remove == "annotations" else ".jpg"))
+    ).unlink()
     with pytest.raises(BadSampleError) as error:
         ade(tmp_path)
     image = tmp_path / BASE / "images" / "training" / "ADE_train_00000002.jpg"
     label = tmp_path / BASE / "annotations" / "training" / "ADE_train_00000002.png"
-    expected = f"{image}: image has no label; expected {label}" if remove == "annotations" else \
-        f"{label}: label has no image; expected {image}"
+    expected = (
+        f"{image}: image has no label; expected {label}"
+        if remove == "annotations"
+        else f"{label}: label has no image; expected {image}"
+    )
     assert_one_line(error.value, expected)
 
 
 # --- sample problems: found when the sample is loaded, in the main process or a worker -------------------------
+
 
 def spoil(root, problem: str) -> tuple[str, ...]:
     """Break sample 2 of a 3-sample ADE20K training set; returns what the error line must say."""
@@ -83,13 +94,13 @@ def spoil(root, problem: str) -> tuple[str, ...]:
         return f"{label}: label is {SIZE[1]}x{SIZE[0] - 1}", f"is {SIZE[1]}x{SIZE[0]} (W x H)"
     if problem == "label values":
         write_label(label, label_with([1, 151, 200]))
-        return f"{label}: label values 151, 200 are not ADE20K ids (expected 0..150, 255)",
+        return (f"{label}: label values 151, 200 are not ADE20K ids (expected 0..150, 255)",)
     if problem == "rgb label":
         Image.fromarray(np.zeros((*SIZE, 3), np.uint8)).save(label)
         return f"{label}: label is a 3-channel RGB image", "single-channel class ids are expected"
     if problem == "image without label":
         label.unlink()
-        return f"{image}: image has no label; expected {label}",
+        return (f"{image}: image has no label; expected {label}",)
     raise ValueError(problem)
 
 
@@ -144,7 +155,13 @@ def test_skip_logs_each_bad_file_once_and_counts(spoiled, workers, caplog):
 
 
 def test_one_line_unwraps_any_worker_error():
-    wrapped = ("Caught ValueError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
-               '  File "x.py", line 3, in f\n    raise ValueError("a.png: broken: really")\nValueError: a.png: broken: really\n')
+    wrapped = (
+        "Caught ValueError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in f\n    raise ValueError("a.png: broken: really")\n'
+        "ValueError: a.png: broken: really\n"
+    )
     assert one_line(ValueError(wrapped)) == "a.png: broken: really"
-    assert str(BadSampleError(wrapped.replace("ValueError", "segfw.data.errors.BadSampleError"))) == "a.png: broken: really"
+    assert (
+        str(BadSampleError(wrapped.replace("ValueError", "segfw.data.errors.BadSampleError")))
+        == "a.png: broken: really"
+    )

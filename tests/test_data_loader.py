@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from data_layouts import write_image, write_label
 from torch.utils.data import DataLoader, DistributedSampler
 
-from data_layouts import write_image, write_label
 from segfw.data.errors import SkippedSample
 from segfw.data.loader import SkippedSamples, build_loader, collate_skip_bad
 from segfw.data.transforms import build_transforms
@@ -27,8 +27,16 @@ def identical_samples(tmp_path):
     for i in range(NUM_SAMPLES):
         write_image(tmp_path / "images" / "train" / f"{i}.png", size=(32, 32), seed=7)
         write_label(tmp_path / "masks" / "train" / f"{i}.png", mask)
-    transform = build_transforms({"train": [{"name": "RandomCrop", "height": 8, "width": 8},
-                                            {"name": "PhotoMetricDistortion"}, {"name": "Normalize"}]}, "train")
+    transform = build_transforms(
+        {
+            "train": [
+                {"name": "RandomCrop", "height": 8, "width": 8},
+                {"name": "PhotoMetricDistortion"},
+                {"name": "Normalize"},
+            ]
+        },
+        "train",
+    )
     return DATASETS.build({"name": "folder", "root": str(tmp_path)}, split="train", transform=transform)
 
 
@@ -73,7 +81,9 @@ def test_distributed_loader_shards_with_a_sampler(identical_samples, tmp_path):
 def test_collate_drops_bad_samples_and_reports_them():
     good = {"image": torch.zeros(3, 4, 5), "mask": torch.zeros(4, 5, dtype=torch.int64), "name": "a"}
     batch = collate_skip_bad([good, SkippedSample("x.png: broken"), good])
-    assert batch["image"].shape == (2, 3, 4, 5) and batch["name"] == ["a", "a"] and batch["skipped"] == ["x.png: broken"]
+    assert (
+        batch["image"].shape == (2, 3, 4, 5) and batch["name"] == ["a", "a"] and batch["skipped"] == ["x.png: broken"]
+    )
     empty = collate_skip_bad([SkippedSample("x.png: broken"), SkippedSample("y.png: broken")])
     assert "image" not in empty
     skipped = SkippedSamples()

@@ -9,23 +9,38 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO
 from data_layouts import label_with, make_ade20k, write_label
+from PIL import Image
+
 from segfw.registry import DATASETS
 
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
 
 
 def run_tool(tool: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "tools" / tool), *args], capture_output=True, text=True,
-                          env=ENV, cwd=REPO, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / tool), *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def browse(root, output, *extra: str) -> subprocess.CompletedProcess:
-    return run_tool("browse_dataset.py", "dataset=ade20k", f"dataset.root={root}", "augment=ade20k",
-                    "trainer.crop_size=[32,40]", "trainer.num_workers=2", "n=3", f"output={output}", *extra)
+    return run_tool(
+        "browse_dataset.py",
+        "dataset=ade20k",
+        f"dataset.root={root}",
+        "augment=ade20k",
+        "trainer.crop_size=[32,40]",
+        "trainer.num_workers=2",
+        "n=3",
+        f"output={output}",
+        *extra,
+    )
 
 
 def test_browse_writes_a_grid_of_augmented_samples(tmp_path):
@@ -58,7 +73,9 @@ def test_convert_tool_reports_a_missing_root_in_one_line(tmp_path, monkeypatch, 
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(REPO / "tools" / "convert_dataset.py"), run_name="__main__")
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines() == [
-        f"error: {tmp_path / 'nowhere' / 'gtFine'}: Cityscapes gtFine folder (root must hold leftImg8bit/ and gtFine/) not found"]
+        f"error: {tmp_path / 'nowhere' / 'gtFine'}: Cityscapes gtFine folder "
+        "(root must hold leftImg8bit/ and gtFine/) not found"
+    ]
 
 
 def test_benchmark_stand_ins_load_through_the_recipes(tmp_path):

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_layouts import make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
 from PIL import Image
 
-from data_layouts import make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
 from segfw.registry import DATASETS, ConfigError
 
 # Oracles written from the datasets' official documentation, independently of segfw's tables.
-CITYSCAPES_EVALUATED = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10,
-                        24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}  # label id -> train id
+CITYSCAPES_EVALUATED = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}  # label id -> train id
 COCO_UNUSED_CATEGORY_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}  # 1-based COCO ids without a class
 
 
@@ -75,8 +94,11 @@ def test_pascal_voc_palette_labels_and_boundary(tmp_path, root_level):
     check_metadata(train, 21)
     assert train.split == "train" and len(train) == 2
     assert Image.open(train.samples[0].label).mode == "P"
-    check_mapping(train, {k.split("/")[1]: v for k, v in raw.items() if k.split("/")[1] in {"2007_000032", "2007_000039"}},
-                  lambda r: r)
+    check_mapping(
+        train,
+        {k.split("/")[1]: v for k, v in raw.items() if k.split("/")[1] in {"2007_000032", "2007_000039"}},
+        lambda r: r,
+    )
 
 
 def test_pascal_voc_aug_set(tmp_path):
@@ -84,7 +106,10 @@ def test_pascal_voc_aug_set(tmp_path):
     train = build("pascal_voc", tmp_path, "train")
     assert train.split == "trainaug"
     assert [(s.name, s.label.parent.name) for s in train.samples] == [
-        ("2007_000032", "SegmentationClass"), ("2007_000039", "SegmentationClass"), ("2008_000002", "SegmentationClassAug")]
+        ("2007_000032", "SegmentationClass"),
+        ("2007_000039", "SegmentationClass"),
+        ("2008_000002", "SegmentationClassAug"),
+    ]
     check_mapping(train, {s.name: raw[f"{s.label.parent.name}/{s.name}"] for s in train.samples}, lambda r: r)
     assert len(build("pascal_voc", tmp_path, "train", use_aug=False)) == 2
     assert len(build("pascal_voc", tmp_path, "val")) == 1
@@ -115,8 +140,11 @@ def test_coco_stuff_raw_maps_mapped_on_the_fly(tmp_path):
     raw = make_coco_stuff(tmp_path, used + [255], converted=False)
     dataset = build("coco_stuff164k", tmp_path, "val")
     assert len(used) == 171
-    check_mapping(dataset, {k: v for k, v in raw.items() if k in {s.name for s in dataset.samples}},
-                  lambda r: 255 if r == 255 else used.index(r))
+    check_mapping(
+        dataset,
+        {k: v for k, v in raw.items() if k in {s.name for s in dataset.samples}},
+        lambda r: 255 if r == 255 else used.index(r),
+    )
 
 
 def test_unknown_split_names_the_choices(tmp_path):
@@ -130,7 +158,11 @@ def test_val_pipeline_keeps_the_original_label(tmp_path):
 
     raw = make_ade20k(tmp_path, list(range(151)), counts=(("validation", 1),))
     augment = {"train": [], "val": [{"name": "RescaleKeepRatio", "scale": [60, 30]}, {"name": "Normalize"}]}
-    dataset = DATASETS.build({"name": "ade20k", "root": str(tmp_path)}, split="val", transform=build_transforms(augment, "val"))
+    dataset = DATASETS.build(
+        {"name": "ade20k", "root": str(tmp_path)}, split="val", transform=build_transforms(augment, "val")
+    )
     item = dataset[0]
     assert tuple(item["image"].shape) == (3, 30, 32)  # 13x14 scaled by min(60/14, 30/13)
-    np.testing.assert_array_equal(item["mask"].numpy(), np.where(raw["ADE_val_00000001"] == 0, 255, raw["ADE_val_00000001"] - 1))
+    np.testing.assert_array_equal(
+        item["mask"].numpy(), np.where(raw["ADE_val_00000001"] == 0, 255, raw["ADE_val_00000001"] - 1)
+    )

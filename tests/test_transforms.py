@@ -34,8 +34,8 @@ def test_cat_max_ratio_crops_are_balanced_as_often_as_ten_tries_allow():
     mask = np.zeros((height, width), dtype=np.uint8)
     mask[26:, 30:] = 1  # a small second class in one corner
     mask[:, :3] = 255  # an ignored margin
-    positions = [(t, l) for t in range(height - crop + 1) for l in range(width - crop + 1)]
-    q = np.mean([balanced(mask[t : t + crop, l : l + crop], ratio) for t, l in positions])
+    positions = [(top, left) for top in range(height - crop + 1) for left in range(width - crop + 1)]
+    q = np.mean([balanced(mask[t : t + crop, x : x + crop], ratio) for t, x in positions])
     assert 0.05 < q < 0.3  # rare enough that retrying matters
 
     transform = CatMaxRatioCrop(crop, crop, cat_max_ratio=ratio)
@@ -115,7 +115,9 @@ def recipe_config(compose, name: str, crop: str = "[24,40]"):
     return compose("train", [f"augment={name}", f"trainer.crop_size={crop}"])
 
 
-@pytest.mark.parametrize("name", ["default", "ade20k", "cityscapes_512x1024", "cityscapes_769x769", "pascal_context", "pascal_voc"])
+@pytest.mark.parametrize(
+    "name", ["default", "ade20k", "cityscapes_512x1024", "cityscapes_769x769", "pascal_context", "pascal_voc"]
+)
 def test_every_recipe_builds_and_yields_the_crop(compose, name):
     cfg = recipe_config(compose, name)
     train, val = build_transforms(cfg.augment, "train"), build_transforms(cfg.augment, "val")
@@ -131,21 +133,34 @@ def test_every_recipe_builds_and_yields_the_crop(compose, name):
 
 
 def test_recipes_take_the_protocol_scales(compose):
-    scales = {name: tuple(recipe_config(compose, name).augment.scale) for name in
-              ("ade20k", "cityscapes_512x1024", "cityscapes_769x769", "pascal_context", "pascal_voc")}
-    assert scales == {"ade20k": (2048, 512), "cityscapes_512x1024": (2048, 1024), "cityscapes_769x769": (2048, 1024),
-                      "pascal_context": (520, 520), "pascal_voc": (2048, 512)}
+    scales = {
+        name: tuple(recipe_config(compose, name).augment.scale)
+        for name in ("ade20k", "cityscapes_512x1024", "cityscapes_769x769", "pascal_context", "pascal_voc")
+    }
+    assert scales == {
+        "ade20k": (2048, 512),
+        "cityscapes_512x1024": (2048, 1024),
+        "cityscapes_769x769": (2048, 1024),
+        "pascal_context": (520, 520),
+        "pascal_voc": (2048, 512),
+    }
     crop = build_transforms(recipe_config(compose, "cityscapes_769x769", "[769,769]").augment, "train")[1]
     assert (crop.height, crop.width, crop.cat_max_ratio) == (769, 769, 0.75)
 
 
-@pytest.mark.parametrize("step, message", [
-    ({"name": "HorizontalFlipp"}, "unknown transform 'HorizontalFlipp'. Did you mean 'HorizontalFlip'"),
-    ({"name": "PadIfNeeded", "min_height": 8, "value": 0}, "'PadIfNeeded' has no parameter 'value'"),  # 1.x name
-    ({"name": "CatMaxRatioCrop", "height": 8, "width": 8, "cat_max_ratio": 1.5}, "'CatMaxRatioCrop' rejects its arguments"),
-    ({"p": 0.5}, "step has no 'name' key"),
-    ({"name": "RandomRescale", "scale": [10, 5], "ratio_range": [2.0, 0.5]}, "ratio_range"),
-])
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        ({"name": "HorizontalFlipp"}, "unknown transform 'HorizontalFlipp'. Did you mean 'HorizontalFlip'"),
+        ({"name": "PadIfNeeded", "min_height": 8, "value": 0}, "'PadIfNeeded' has no parameter 'value'"),  # 1.x name
+        (
+            {"name": "CatMaxRatioCrop", "height": 8, "width": 8, "cat_max_ratio": 1.5},
+            "'CatMaxRatioCrop' rejects its arguments",
+        ),
+        ({"p": 0.5}, "step has no 'name' key"),
+        ({"name": "RandomRescale", "scale": [10, 5], "ratio_range": [2.0, 0.5]}, "ratio_range"),
+    ],
+)
 def test_builder_errors_name_the_step(step, message):
     with pytest.raises(ConfigError, match="augment.train\\[0\\]") as error:
         build_transforms({"train": [step]}, "train")
@@ -155,7 +170,9 @@ def test_builder_errors_name_the_step(step, message):
 def test_unresolved_crop_size_is_a_config_error():
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.create({"augment": {"train": [{"name": "RandomCrop", "height": "${trainer.crop_size.0}", "width": 4}]}})
+    cfg = OmegaConf.create(
+        {"augment": {"train": [{"name": "RandomCrop", "height": "${trainer.crop_size.0}", "width": 4}]}}
+    )
     with pytest.raises(ConfigError, match="trainer.crop_size"):
         build_transforms(cfg.augment, "train")
 

@@ -31,8 +31,10 @@ def parse_args() -> argparse.Namespace:
 @user_errors_as_one_line
 def main() -> None:
     args = parse_args()
-    print(f"CPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
-          f"albumentations {albumentations.__version__}, OpenCV {cv2.__version__}; batch size {args.batch_size}\n")
+    print(
+        f"CPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"albumentations {albumentations.__version__}, OpenCV {cv2.__version__}; batch size {args.batch_size}\n"
+    )
     print("| recipe | crop | workers | images/s |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="segfw_bench_") as tmp:

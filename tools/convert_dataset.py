@@ -1,8 +1,8 @@
 """Convert dataset labels into the layouts segfw reads; resumable (existing outputs are skipped).
 
-    python tools/convert_dataset.py cityscapes PATH/cityscapes [--workers 8]
-    python tools/convert_dataset.py voc_aug PATH/VOCdevkit PATH/benchmark_RELEASE [--workers 8]
-    python tools/convert_dataset.py coco_stuff164k PATH/coco_stuff164k [--workers 8]
+python tools/convert_dataset.py cityscapes PATH/cityscapes [--workers 8]
+python tools/convert_dataset.py voc_aug PATH/VOCdevkit PATH/benchmark_RELEASE [--workers 8]
+python tools/convert_dataset.py coco_stuff164k PATH/coco_stuff164k [--workers 8]
 """
 
 import argparse

@@ -29,7 +29,9 @@ def fake_scene(rng: np.random.Generator, height: int, width: int, num_classes: i
     """A photo-like image (H, W, 3) uint8 (smooth colours + noise) and a blocky label (H, W) uint8."""
     coarse = rng.integers(0, 256, (height // 64 + 2, width // 64 + 2, 3), dtype=np.uint8)
     image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    image = np.clip(image.astype(np.int16) + rng.integers(-12, 13, image.shape, dtype=np.int16), 0, 255).astype(np.uint8)
+    image = np.clip(image.astype(np.int16) + rng.integers(-12, 13, image.shape, dtype=np.int16), 0, 255).astype(
+        np.uint8
+    )
     blocks = rng.integers(0, num_classes, (height // 48 + 1, width // 48 + 1), dtype=np.uint8)
     label = cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
     return image, label
@@ -87,8 +89,11 @@ def recipe_pipeline(recipe: str, crop_size: Sequence[int]):
 
 def images_per_second(setting: Setting, root: Path, workers: int, batch_size: int, batches: int) -> float:
     """Training batches per second x batch size, after one warm-up pass that starts the workers."""
-    dataset = DATASETS.build({"name": setting.dataset, "root": str(root)}, split="train",
-                             transform=recipe_pipeline(setting.recipe, setting.crop_size))
+    dataset = DATASETS.build(
+        {"name": setting.dataset, "root": str(root)},
+        split="train",
+        transform=recipe_pipeline(setting.recipe, setting.crop_size),
+    )
     loader = build_loader(dataset, batch_size, shuffle=True, num_workers=workers, seed=0, drop_last=True)
     seen = 0
     for _ in loader:  # warm-up: workers started, files in the page cache

@@ -121,7 +121,9 @@ def _find(candidates: Sequence[Path], marker: str, what: str) -> Path:
     for candidate in candidates:
         if (candidate / marker).exists():
             return candidate
-    raise BadSampleError(f"{candidates[0]}: no {what} found (looked for {', '.join(str(c / marker) for c in candidates)})")
+    raise BadSampleError(
+        f"{candidates[0]}: no {what} found (looked for {', '.join(str(c / marker) for c in candidates)})"
+    )
 
 
 def _names(path: Path) -> list[str]:

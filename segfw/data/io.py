@@ -33,8 +33,9 @@ def read_label(path: Path) -> np.ndarray:
     image = _open(Path(path))
     if image.mode not in ID_MODES:
         raise BadSampleError(
-            f"{path}: label is a {len(image.getbands())}-channel {image.mode} image (colour-coded?), but single-channel "
-            "class ids are expected; save ids as an 8-bit greyscale (L) or palette (P) PNG, e.g. with tools/convert_dataset.py"
+            f"{path}: label is a {len(image.getbands())}-channel {image.mode} image (colour-coded?), but "
+            "single-channel class ids are expected; save ids as an 8-bit greyscale (L) or palette (P) PNG, "
+            "e.g. with tools/convert_dataset.py"
         )
     ids = np.asarray(image)
     return ids.astype(np.uint8) if ids.dtype == bool else ids

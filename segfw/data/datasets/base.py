@@ -31,7 +31,12 @@ from segfw.registry import ConfigError
 IGNORE_INDEX = 255
 INVALID = -1  # label table entry of a raw id the dataset does not define
 BAD_SAMPLE_POLICIES = ("fail", "skip")
-MISSING = {(True, True): None, (True, False): "label", (False, True): "image", (False, False): "both"}  # by (image?, label?)
+MISSING = {
+    (True, True): None,
+    (True, False): "label",
+    (False, True): "image",
+    (False, False): "both",
+}  # by (image?, label?)
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,9 @@ class SegmentationDataset(Dataset):
             if (self.root / candidate / marker).exists():
                 return self.root / candidate
         looked = ", ".join(str(self.root / c / marker) for c in candidates)
-        raise BadSampleError(f"{self.root}: no {self.title} found (looked for {looked}). Expected layout: {self.layout}")
+        raise BadSampleError(
+            f"{self.root}: no {self.title} found (looked for {looked}). Expected layout: {self.layout}"
+        )
 
     def find_samples(self) -> list[Sample]:
         raise NotImplementedError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import numpy as np
 
 from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples, prefer_converted
@@ -32,7 +33,9 @@ CITYSCAPES_LABELS = (
 )  # fmt: skip
 LABEL_ID_TO_TRAIN_ID = {label_id: train_id for _, label_id, train_id in CITYSCAPES_LABELS}
 TRAIN_ID_TO_LABEL_ID = np.zeros(256, dtype=np.uint8)  # train id → label id; 255 and unused ids → 0 "unlabeled"
-TRAIN_ID_TO_LABEL_ID[[t for _, _, t in CITYSCAPES_LABELS if t != 255]] = [i for _, i, t in CITYSCAPES_LABELS if t != 255]
+TRAIN_ID_TO_LABEL_ID[[t for _, _, t in CITYSCAPES_LABELS if t != 255]] = [
+    i for _, i, t in CITYSCAPES_LABELS if t != 255
+]
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"

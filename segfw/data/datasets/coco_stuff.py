@@ -91,7 +91,11 @@ class COCOStuff164k(SegmentationDataset):
         images = index_files(image_dir, "*.jpg", ".jpg")
         train_ids = index_files(label_dir, f"*{TRAIN_IDS_SUFFIX}", TRAIN_IDS_SUFFIX)
         converted_tag = TRAIN_IDS_SUFFIX.removesuffix(".png")
-        raw = {name: path for name, path in index_files(label_dir, "*.png", ".png").items() if not name.endswith(converted_tag)}
+        raw = {
+            name: path
+            for name, path in index_files(label_dir, "*.png", ".png").items()
+            if not name.endswith(converted_tag)
+        }
         self.converted = prefer_converted(images, train_ids, raw)
         suffix = TRAIN_IDS_SUFFIX if self.converted else ".png"
         return pair_samples(

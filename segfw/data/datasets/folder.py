@@ -54,4 +54,6 @@ class FolderDataset(SegmentationDataset):
         mask_dir = self.require(self.root / "masks" / self.split, "split folder")
         images = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
         masks = {p.stem: p for p in sorted(mask_dir.glob("*.png"))}
-        return pair_samples(images, masks, lambda stem: image_dir / f"{stem}.jpg", lambda stem: mask_dir / f"{stem}.png")
+        return pair_samples(
+            images, masks, lambda stem: image_dir / f"{stem}.jpg", lambda stem: mask_dir / f"{stem}.png"
+        )

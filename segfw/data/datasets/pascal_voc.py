@@ -72,7 +72,12 @@ class PascalVOC(SegmentationDataset):
         images = base / "JPEGImages"
         labels = self.require(base / "SegmentationClass", "label folder")
         samples = listed_samples(read_split_file(lists / f"{self.split}.txt", self.layout), images, labels)
-        if self.split == "train" and self.use_aug and (lists / "aug.txt").is_file() and (base / "SegmentationClassAug").is_dir():
+        if (
+            self.split == "train"
+            and self.use_aug
+            and (lists / "aug.txt").is_file()
+            and (base / "SegmentationClassAug").is_dir()
+        ):
             self.split = "trainaug"
             have = {sample.name for sample in samples}
             extra = [name for name in read_split_file(lists / "aug.txt", self.layout) if name not in have]

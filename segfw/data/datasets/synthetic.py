@@ -23,7 +23,16 @@ from segfw.registry import DATASETS
 CLASSES = ("sky", "building", "road", "sidewalk", "pole", "fence", "car", "vegetation")
 SKY, BUILDING, ROAD, SIDEWALK, POLE, FENCE, CAR, VEGETATION = range(len(CLASSES))
 PALETTE = np.array(
-    [[70, 130, 180], [70, 70, 70], [128, 64, 128], [244, 35, 232], [153, 153, 153], [190, 153, 153], [0, 0, 142], [107, 142, 35]],
+    [
+        [70, 130, 180],
+        [70, 70, 70],
+        [128, 64, 128],
+        [244, 35, 232],
+        [153, 153, 153],
+        [190, 153, 153],
+        [0, 0, 142],
+        [107, 142, 35],
+    ],
     dtype=np.uint8,
 )
 GENERATOR_VERSION = 1
@@ -37,7 +46,10 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.nd
     asphalt = rng.uniform(85, 115) + rng.normal(0, 4, 3)
     concrete = rng.uniform(140, 175) + rng.normal(0, 6, 3)
 
-    sky_top, sky_bottom = np.array([60, 110, 200]) + rng.normal(0, 15, 3), np.array([170, 200, 235]) + rng.normal(0, 10, 3)
+    sky_top, sky_bottom = (
+        np.array([60, 110, 200]) + rng.normal(0, 15, 3),
+        np.array([170, 200, 235]) + rng.normal(0, 10, 3),
+    )
     horizon = int(height * rng.uniform(0.38, 0.55))
     t = (ys / max(horizon, 1))[..., None].clip(0, 1)
     image[:] = sky_top * (1 - t) + sky_bottom * t

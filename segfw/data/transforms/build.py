@@ -26,7 +26,9 @@ from segfw.data.transforms.photometric import PhotoMetricDistortion
 from segfw.data.transforms.resize import RandomRescale, RescaleKeepRatio
 from segfw.registry import ConfigError, accepted_keywords
 
-SEGFW_TRANSFORMS = {cls.__name__: cls for cls in (CatMaxRatioCrop, PhotoMetricDistortion, RandomRescale, RescaleKeepRatio)}
+SEGFW_TRANSFORMS = {
+    cls.__name__: cls for cls in (CatMaxRatioCrop, PhotoMetricDistortion, RandomRescale, RescaleKeepRatio)
+}
 STAGES = ("train", "val")
 
 
@@ -97,15 +99,21 @@ def _build_step(node: Any, where: str) -> BasicTransform | BaseCompose:
     if cls is None:
         close = difflib.get_close_matches(str(name), transform_names(), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"{where}: unknown transform '{name}'.{hint} Use a segfw transform "
-                          f"({', '.join(SEGFW_TRANSFORMS)}) or any albumentations 2.x transform name")
+        raise ConfigError(
+            f"{where}: unknown transform '{name}'.{hint} Use a segfw transform "
+            f"({', '.join(SEGFW_TRANSFORMS)}) or any albumentations 2.x transform name"
+        )
     accepted = accepted_keywords(cls) or set()
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
-        raise ConfigError(f"{where}: transform '{name}' has no parameter '{unknown[0]}' (albumentations 2.x "
-                          f"names). Its parameters: {', '.join(sorted(accepted - {'strict'}))}")
+        raise ConfigError(
+            f"{where}: transform '{name}' has no parameter '{unknown[0]}' (albumentations 2.x "
+            f"names). Its parameters: {', '.join(sorted(accepted - {'strict'}))}"
+        )
     if issubclass(cls, BaseCompose) and "transforms" in kwargs:
-        kwargs["transforms"] = [_build_step(child, f"{where}.transforms[{i}]") for i, child in enumerate(kwargs["transforms"])]
+        kwargs["transforms"] = [
+            _build_step(child, f"{where}.transforms[{i}]") for i, child in enumerate(kwargs["transforms"])
+        ]
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as error:
@@ -131,8 +139,8 @@ def _steps(augment: Mapping | DictConfig, stage: str) -> list[Any]:
 def build_transforms(augment: Mapping | DictConfig, stage: str) -> Callable[..., dict[str, Any]]:
     """The ``stage`` ("train" or "val") pipeline of a recipe, always ending in ``ToTensorV2``.
 
-    "train" returns a :class:`Pipeline` (an ``A.Compose``) applied to image and mask alike. "val" returns :class:`KeepMask`:
-    the steps touch the image only, so ``mask`` keeps the label's original resolution.
+    "train" returns a :class:`Pipeline` (an ``A.Compose``) applied to image and mask alike. "val" returns
+    :class:`KeepMask`: the steps touch the image only, so ``mask`` keeps the label's original resolution.
     Mistakes (unknown name or keyword, bad value, unresolved interpolation) raise ``ConfigError``.
     """
     transforms = [_build_step(node, f"augment.{stage}[{i}]") for i, node in enumerate(_steps(augment, stage))]

@@ -30,7 +30,9 @@ class CatMaxRatioCrop(DualTransform):
         cat_max_ratio: float = Field(gt=0, le=1)
         ignore_index: int
 
-    def __init__(self, height: int, width: int, cat_max_ratio: float = 1.0, ignore_index: int = IGNORE_INDEX, p: float = 1.0):
+    def __init__(
+        self, height: int, width: int, cat_max_ratio: float = 1.0, ignore_index: int = IGNORE_INDEX, p: float = 1.0
+    ):
         super().__init__(p=p)
         self.height, self.width = height, width
         self.cat_max_ratio = cat_max_ratio

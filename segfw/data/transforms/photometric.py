@@ -56,7 +56,9 @@ class PhotoMetricDistortion(ImageOnlyTransform):
             "hue": maybe(lambda: int(rng.integers(-self.hue_delta, self.hue_delta + 1))),
         }
 
-    def apply(self, img: np.ndarray, brightness, contrast_first, contrast, saturation, hue, **params: Any) -> np.ndarray:
+    def apply(
+        self, img: np.ndarray, brightness, contrast_first, contrast, saturation, hue, **params: Any
+    ) -> np.ndarray:
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise TypeError(f"PhotoMetricDistortion needs (H, W, 3) uint8 RGB images, got {img.dtype} {img.shape}")
         if brightness is not None:

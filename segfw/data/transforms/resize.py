@@ -1,4 +1,4 @@
-"""Aspect-preserving resizes to a (long, short) scale (mmsegmentation's ``Resize(keep_ratio=True)``, ``RandomResize``)."""
+"""Aspect-preserving resizes to a (long, short) scale (mmseg's ``Resize(keep_ratio=True)`` and ``RandomResize``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 import cv2
 import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema, DualTransform
-from pydantic import Field
 
 
 def keep_ratio_size(height: int, width: int, scale: tuple[float, float]) -> tuple[int, int]:
