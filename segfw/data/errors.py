@@ -1,4 +1,4 @@
-"""Errors for unusable data on disk, and turning any error into the one line a tool prints.
+"""Errors for unusable data on disk, and the one line a tool prints for any error.
 
 A DataLoader worker re-raises a sample's exception in the main process as the same type, but with
 the whole worker traceback as its message. :func:`original_message` recovers the original line, so
@@ -7,12 +7,7 @@ the whole worker traceback as its message. :func:`original_message` recovers the
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-
-from segfw.registry import ConfigError
 
 
 def original_message(text: str) -> str:
@@ -44,12 +39,3 @@ def one_line(error: BaseException) -> str:
     first = message.splitlines()[0] if message else type(error).__name__
     return first
 
-
-@contextmanager
-def exit_on_bad_input(*extra: type[BaseException]) -> Iterator[None]:
-    """For tools: a BadSampleError or ConfigError (or ``extra`` types) ends the program with one line, exit 2."""
-    try:
-        yield
-    except (BadSampleError, ConfigError, *extra) as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
