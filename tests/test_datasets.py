@@ -166,3 +166,10 @@ def test_val_pipeline_keeps_the_original_label(tmp_path):
     np.testing.assert_array_equal(
         item["mask"].numpy(), np.where(raw["ADE_val_00000001"] == 0, 255, raw["ADE_val_00000001"] - 1)
     )
+
+
+def test_ade20k_predictions_are_written_in_benchmark_ids():
+    from segfw.data.datasets.ade20k import ADE20K
+
+    train_ids = np.array([[0, 149], [5, 0]], dtype=np.uint8)
+    assert ADE20K.encode_prediction(None, train_ids).tolist() == [[1, 150], [6, 1]]

@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segfw.data.datasets.base import SegmentationDataset
-from segfw.data.loader import collate_skip_bad, seed_worker
+from segfw.data.loader import collate_skip_bad, limit_opencv_threads, seed_worker
 from segfw.data.transforms import build_transforms
 from segfw.engine.distributed import ShardSampler, rank, world_size
 from segfw.engine.train_stream import ResumableBatchSampler, SeededSampleDataset
@@ -16,6 +16,7 @@ from segfw.registry import DATASETS
 
 def build_split(cfg: DictConfig, split: str) -> SegmentationDataset:
     """The ``split`` ("train" or "val") of ``cfg.dataset`` with the matching ``cfg.augment`` pipeline."""
+    limit_opencv_threads()  # before any loader forks its workers
     transform = build_transforms(cfg.augment, split)
     node = OmegaConf.to_container(cfg.dataset, resolve=True)
     return DATASETS.build(node, split=split, transform=transform)

@@ -15,12 +15,13 @@ def confusion_figure(matrix: torch.Tensor, class_names: Sequence[str]):
     """Row-normalised confusion matrix (rows: ground truth, columns: prediction)."""
     counts = matrix.double()
     normalised = (counts / counts.sum(1, keepdim=True).clamp(min=1)).numpy()
-    size = 2 + 0.35 * len(class_names)
+    size = min(2 + 0.35 * len(class_names), 24)
     figure, axis = plt.subplots(figsize=(size, size))
     axis.imshow(normalised, vmin=0, vmax=1, cmap="viridis")
     ticks = range(len(class_names))
-    axis.set_xticks(ticks, class_names, rotation=90, fontsize=7)
-    axis.set_yticks(ticks, class_names, fontsize=7)
+    font = 7 if len(class_names) <= 60 else 4
+    axis.set_xticks(ticks, class_names, rotation=90, fontsize=font)
+    axis.set_yticks(ticks, class_names, fontsize=font)
     axis.set_xlabel("prediction")
     axis.set_ylabel("ground truth")
     figure.tight_layout()

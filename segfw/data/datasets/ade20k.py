@@ -89,3 +89,7 @@ class ADE20K(SegmentationDataset):
 
     def raw_to_train(self) -> Mapping[int, int]:
         return {0: IGNORE_INDEX} | {raw: raw - 1 for raw in range(1, len(self.classes) + 1)}
+
+    def encode_prediction(self, train_ids: np.ndarray) -> np.ndarray:
+        """Train ids 0..149 → the benchmark's label ids 1..150 (0 = "other" is never predicted)."""
+        return train_ids + 1
