@@ -54,12 +54,14 @@ class Registry:
         """Build the component a config node names.
 
         ``context`` holds arguments the framework supplies (e.g. ``in_specs``, ``num_classes``); they
-        are passed only when the constructor accepts them.
+        are passed only when the constructor accepts them, and a config value of null for such a
+        key means "supplied by the framework" (e.g. a neck's ``output_stride: null``).
         """
         kwargs = dict(node)
         if "name" not in kwargs:
             raise ConfigError(f"a {self.kind} config needs a 'name' key (one of: {', '.join(self.names())})")
         name = kwargs.pop("name")
+        kwargs = {k: v for k, v in kwargs.items() if not (v is None and k in context)}
         factory = self.get(name)
         accepted = accepted_keywords(factory)
         if accepted is not None:
@@ -70,7 +72,7 @@ class Registry:
                     f"{self.kind} '{name}' has no parameter '{unknown[0]}'. Its parameters: {', '.join(valid)}"
                 )
             context = {k: v for k, v in context.items() if k in accepted}
-        return factory(**context, **kwargs)
+        return factory(**{**context, **kwargs})
 
 
 def accepted_keywords(factory: Callable[..., Any]) -> set[str] | None:

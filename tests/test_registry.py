@@ -44,3 +44,15 @@ def test_list_prints_every_kind_and_block():
 def test_blocks_work_without_config():
     model = segfw.build_segmentor({"backbone": {"name": "resnet18"}, "head": {"name": "fcn"}}, num_classes=5)
     assert model(torch.randn(1, 3, 37, 45)).shape == (1, 5, 37, 45)
+
+
+def test_null_framework_keys_come_from_the_features():
+    from segfw.models.feature_spec import FeatureSpec
+    from segfw.models.necks.level_neck import build_neck
+
+    specs = {"c4": FeatureSpec(8, 16), "c5": FeatureSpec(8, 16)}
+    neck = build_neck({"name": "aspp", "channels": 4, "output_stride": None, "rates": None}, specs)
+    dilations = [branch[0].dilation[0] for branch in neck.block.branches[1:4]]
+    assert dilations == [6, 12, 18]  # the rates of output stride 16, read from the level's stride
+    explicit = build_neck({"name": "aspp", "channels": 4, "output_stride": 8, "rates": None}, specs)
+    assert [branch[0].dilation[0] for branch in explicit.block.branches[1:4]] == [12, 24, 36]

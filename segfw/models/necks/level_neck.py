@@ -37,7 +37,8 @@ def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> 
     """Build the neck a config node names.
 
     Registered necks are plain block classes whose first argument is ``in_channels``; ``level``
-    (default: the deepest) picks the feature they rewrite.
+    (default: the deepest) picks the feature they rewrite. A neck that takes ``output_stride`` gets
+    the stride of that level when its config leaves it null.
     """
     kwargs = dict(node)
     level = kwargs.pop("level", None) or deepest_level(dict(in_specs))
@@ -46,5 +47,5 @@ def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> 
     accepted = accepted_keywords(NECKS.get(name)) if name in NECKS else None
     if accepted is not None and "in_channels" not in accepted:
         raise ConfigError(f"neck '{name}' must take 'in_channels' as its first argument")
-    block = NECKS.build(kwargs, in_channels=spec.channels)
+    block = NECKS.build(kwargs, in_channels=spec.channels, output_stride=spec.stride)
     return LevelNeck(block, in_specs, level)
