@@ -55,6 +55,7 @@ def test_yaml_names_the_neck_and_lists_every_parameter_with_its_default(name):
     assert path.is_file(), f"neck '{name}' is registered but {path} does not exist"
     node = yaml_node(name)
     assert node.pop("name") == name
+    assert node.pop("level") is None, f"{path} must say 'level: null' (build_neck's level; null = the deepest)"
     signature = inspect.signature(segfw.NECKS.get(name))
     defaults = {k: p.default for k, p in signature.parameters.items() if k != "in_channels"}
     assert sorted(node) == sorted(defaults), f"{path} must list exactly the constructor's keyword arguments"
