@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
@@ -51,10 +52,6 @@ class StopRequested(Exception):
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
