@@ -30,6 +30,8 @@ from omegaconf import OmegaConf
 from segfw.config import CONFIG_DIR
 from segfw.engine.benchmark import MIB, count_flops, count_parameters, peak_step_memory_bytes, time_ms
 from segfw.engine.device import resolve_device
+from segfw.models.feature_spec import FeatureSpec
+from segfw.models.necks.level_neck import build_neck
 from segfw.registry import NECKS
 
 NECK_CONFIGS = CONFIG_DIR / "model" / "neck"
@@ -73,10 +75,11 @@ def neck_names(names: Sequence[str] | None) -> list[str]:
     return list(names) if names else NECKS.names()
 
 
-def build_neck_block(name: str, channels: int) -> torch.nn.Module:
-    """The neck ``name`` with the defaults of its YAML file, on ``channels`` input channels."""
+def build_neck_block(name: str, channels: int, stride: int = 8) -> torch.nn.Module:
+    """The neck ``name`` with the defaults of its YAML file, on ``channels`` input channels of a
+    stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it."""
     node = OmegaConf.to_container(OmegaConf.load(NECK_CONFIGS / f"{name}.yaml"), resolve=True)
-    return NECKS.build(node, in_channels=channels)
+    return build_neck(node, {"c5": FeatureSpec(channels, stride)}).block
 
 
 def measure(name: str, size: int, setup: Setup) -> NeckCost:
