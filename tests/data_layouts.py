@@ -9,6 +9,30 @@ from PIL import Image
 
 SIZE = (13, 14)  # H, W of every tiny image: room for all 172 COCO-Stuff raw ids
 
+# Expected mappings, written out independently of segfw's own tables.
+CITYSCAPES_EVALUATED = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}  # label id -> train id
+COCO_UNUSED_CATEGORY_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}  # 1-based COCO ids without a class
+
 
 def write_image(path: Path, size: tuple[int, int] = SIZE, seed: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_layouts import label_with, make_cityscapes, make_coco_stuff, make_voc
+from data_layouts import CITYSCAPES_EVALUATED, COCO_UNUSED_CATEGORY_IDS, label_with, make_cityscapes, make_coco_stuff, make_voc
 from PIL import Image
 from scipy.io import savemat
 
@@ -12,28 +12,6 @@ from segfw.data.convert import convert_cityscapes, convert_coco_stuff164k, conve
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
 
-CITYSCAPES_EVALUATED = {
-    7: 0,
-    8: 1,
-    11: 2,
-    12: 3,
-    13: 4,
-    17: 5,
-    19: 6,
-    20: 7,
-    21: 8,
-    22: 9,
-    23: 10,
-    24: 11,
-    25: 12,
-    26: 13,
-    27: 14,
-    28: 15,
-    31: 16,
-    32: 17,
-    33: 18,
-}
-COCO_UNUSED_CATEGORY_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
 
 
 def ids(path) -> np.ndarray:

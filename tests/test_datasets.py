@@ -4,34 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_layouts import make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
+from data_layouts import CITYSCAPES_EVALUATED, COCO_UNUSED_CATEGORY_IDS, make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
 from PIL import Image
 
 from segfw.registry import DATASETS, ConfigError
 
 # Oracles written from the datasets' official documentation, independently of segfw's tables.
-CITYSCAPES_EVALUATED = {
-    7: 0,
-    8: 1,
-    11: 2,
-    12: 3,
-    13: 4,
-    17: 5,
-    19: 6,
-    20: 7,
-    21: 8,
-    22: 9,
-    23: 10,
-    24: 11,
-    25: 12,
-    26: 13,
-    27: 14,
-    28: 15,
-    31: 16,
-    32: 17,
-    33: 18,
-}  # label id -> train id
-COCO_UNUSED_CATEGORY_IDS = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}  # 1-based COCO ids without a class
 
 
 def check_mapping(dataset, raw_labels: dict, expected_of) -> None:
