@@ -16,9 +16,7 @@ from segfw.engine.device import autocast
 from segfw.engine.distributed import is_main_process
 from segfw.metrics import ConfusionMatrix
 from segfw.models.layers import resize
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406]) * 255
-IMAGENET_STD = np.array([0.229, 0.224, 0.225]) * 255
+from segfw.visualize import to_uint8_image
 
 
 @dataclass
@@ -26,12 +24,6 @@ class EvalResult:
     summary: dict
     confusion: Tensor  # (K, K) int64, rows = ground truth
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # (image, gt, pred)
-
-
-def denormalize(image: Tensor) -> np.ndarray:
-    """(3, H, W) ImageNet-normalised tensor → (H, W, 3) uint8."""
-    array = image.detach().float().cpu().permute(1, 2, 0).numpy() * IMAGENET_STD + IMAGENET_MEAN
-    return array.clip(0, 255).astype(np.uint8)
 
 
 @torch.no_grad()
@@ -69,7 +61,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
                 on_prediction(preds[i], batch, i)
             if len(samples) < num_samples:
                 image = resize(images[i : i + 1].float(), masks.shape[-2:])
-                samples.append((denormalize(image[0]), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
+                samples.append((to_uint8_image(image[0].float()), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
     matrix.all_reduce()
     if len(skipped):
         print(skipped.summary())

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from PIL import Image
 from tqdm import tqdm
 
-from segfw.data.datasets.folder import IMAGE_SUFFIXES, default_palette
+from segfw.data.datasets.folder import IMAGE_SUFFIXES
 from segfw.data.io import read_image
 from segfw.data.transforms import build_transforms
 from segfw.engine.checkpoint import load_checkpoint, model_from_checkpoint
@@ -18,7 +18,7 @@ from segfw.engine.device import resolve_device
 from segfw.engine.evaluator import predict_batch
 from segfw.engine.saved_run import merge_run_config
 from segfw.registry import ConfigError
-from segfw.visualize import overlay
+from segfw.visualize import default_palette, overlay
 
 
 def list_images(path: Path) -> list[Path]:

@@ -5,27 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from segfw.data.datasets.base import Sample, SegmentationDataset, pair_samples
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
+from segfw.visualize import default_palette
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = "root/images/<split>/*.{jpg,png}, root/masks/<split>/*.png (uint8 class ids, 255 = ignore), root/classes.txt"
-
-
-def default_palette(num_classes: int) -> np.ndarray:
-    """Distinct colours (K, 3) uint8, the PASCAL VOC bit-interleaving scheme."""
-    palette = np.zeros((num_classes, 3), dtype=np.uint8)
-    for k in range(num_classes):
-        label, colour = k, [0, 0, 0]
-        for shift in range(7, -1, -1):
-            for channel in range(3):
-                colour[channel] |= ((label >> channel) & 1) << shift
-            label >>= 3
-        palette[k] = colour
-    return palette
 
 
 @DATASETS.register("folder")

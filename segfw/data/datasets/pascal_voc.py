@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples
-from segfw.data.datasets.folder import default_palette
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
+from segfw.visualize import default_palette
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",

@@ -145,8 +145,6 @@ def default_cache_dir() -> Path:
 class SyntheticStreets(FolderDataset):
     """Street scenes drawn on first use into ``cache_dir`` (default ``$SEGFW_CACHE`` or ``~/.cache/segfw``)."""
 
-    palette = PALETTE
-
     def __init__(
         self,
         split: str = "train",
