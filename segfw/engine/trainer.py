@@ -149,15 +149,17 @@ class Trainer:
         self._stop_signal = signum
 
     def _stop_requested(self) -> bool:
-        flag = torch.tensor(float(self._stop_signal is not None), device=self.device)
-        if dist_utils.world_size() > 1:  # every rank stops at the same iteration
-            torch.distributed.all_reduce(flag)
+        requested = self._stop_signal is not None
+        if dist_utils.world_size() == 1:
+            return requested
+        flag = torch.tensor(float(requested), device=self.device)
+        torch.distributed.all_reduce(flag)  # every rank stops at the same iteration
         return bool(flag.item())
 
     # ----------------------------------------------------------------------------- loop
     def _train_step(self, batches) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
-        totals: dict[str, float] = {}
+        totals: dict[str, Tensor] = {}
         accumulate = max(self.t.accumulate, 1)
         for micro in range(accumulate):
             batch = next(batches)
@@ -173,15 +175,15 @@ class Trainer:
                 loss = sum(losses.values())
                 self.scaler.scale(loss / accumulate).backward()
             for name, value in losses.items():
-                totals[name] = totals.get(name, 0.0) + value.item() / accumulate
+                totals[name] = totals.get(name, 0.0) + value.detach().float() / accumulate
         if self.t.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.t.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        totals["loss"] = sum(totals.values())
-        return totals
+        values = torch.stack([*totals.values(), sum(totals.values())]).tolist()  # one device sync per step
+        return dict(zip([*totals, "loss"], values))
 
     def validate(self) -> EvalResult:
         dist_utils.broadcast_buffers(self.model)
