@@ -11,9 +11,9 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from segfw.models.layers import resize
 from segfw.registry import ConfigError
 
 MODES = ("whole", "slide")
@@ -41,16 +41,14 @@ def predict_probabilities(
     total = None
     for scale in scales:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        scaled = images if size == (height, width) else F.interpolate(images, size, mode="bilinear", align_corners=False)
+        scaled = resize(images, size)
         for flipped in (False, True) if flip else (False,):
             x = scaled.flip(-1) if flipped else scaled
             logits = _slide(model, x, crop_size, stride) if mode == "slide" else model(x)
             logits = logits.to(_accumulation_dtype(logits.dtype))
             if flipped:
                 logits = logits.flip(-1)
-            if tuple(logits.shape[-2:]) != (height, width):
-                logits = F.interpolate(logits, (height, width), mode="bilinear", align_corners=False)
-            probs = logits.softmax(dim=1)
+            probs = resize(logits, (height, width)).softmax(dim=1)
             total = probs if total is None else total + probs
     return total / (len(scales) * (2 if flip else 1))
 
