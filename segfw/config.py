@@ -29,7 +29,7 @@ class TrainerConfig:
     amp_dtype: str = "bf16"  # bf16 | fp16 (fp16 only on CUDA, with a GradScaler)
     grad_clip: Optional[float] = None
     accumulate: int = 1
-    channels_last: bool = False
+    channels_last: bool = True  # NHWC weights and activations: faster on CPU (oneDNN) and CUDA, same results
     compile: bool = False
     sync_bn: bool = True
     deterministic: bool = False
@@ -45,6 +45,8 @@ class TestConfig:
     stride: Optional[list[int]] = None
     scales: list[float] = field(default_factory=lambda: [1.0])
     flip: bool = False
+    batch_size: int = 4  # images per forward pass in evaluation (consecutive images of equal size only)
+    window_batch: int = 8  # slide mode: crops per forward pass
 
 
 @dataclass

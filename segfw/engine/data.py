@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segfw.data.datasets.base import SegmentationDataset
+from segfw.data.errors import SkippedSample
 from segfw.data.loader import collate_skip_bad, limit_opencv_threads, seed_worker
 from segfw.data.transforms import build_transforms
 from segfw.engine.distributed import ShardSampler, rank, world_size
@@ -43,16 +44,38 @@ def _own_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def build_eval_loader(dataset: SegmentationDataset, num_workers: int) -> DataLoader:
-    """One image per batch (sizes differ), this rank's shard of the set, no duplicates."""
+def build_eval_loader(dataset: SegmentationDataset, num_workers: int, batch_size: int = 1) -> DataLoader:
+    """This rank's shard of the set, no duplicates, ``batch_size`` images per loader step.
+
+    Validation images may differ in size, so each loader step yields a *list* of batches: runs of
+    consecutive images of equal image and mask size (see :func:`collate_same_size`).
+    """
     return DataLoader(
         dataset,
-        batch_size=1,
+        batch_size=batch_size,
         sampler=ShardSampler(len(dataset)),
         num_workers=num_workers,
         worker_init_fn=seed_worker if num_workers > 0 else None,
-        collate_fn=collate_skip_bad,
+        collate_fn=collate_same_size,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=num_workers > 0,
         generator=_own_generator(0),
     )
+
+
+def collate_same_size(items: list) -> list[dict]:
+    """Batches (:func:`collate_skip_bad`) of the runs of consecutive samples whose image and mask sizes agree.
+
+    Whole-image evaluation then runs images of one size (e.g. every Cityscapes image) in one forward
+    pass, and never pads or resizes an image to batch it with another. Bad samples go with the run
+    they interrupt; a list of only bad samples gives one batch of ``skipped`` messages.
+    """
+    runs: list[list] = []
+    previous = None
+    for item in items:
+        size = None if isinstance(item, SkippedSample) else (tuple(item["image"].shape), tuple(item["mask"].shape))
+        if not runs or (size is not None and previous is not None and size != previous):
+            runs.append([])
+        runs[-1].append(item)
+        previous = size if size is not None else previous
+    return [collate_skip_bad(run) for run in runs]

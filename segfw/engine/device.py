@@ -24,6 +24,15 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """NHWC (``torch.channels_last``) or NCHW: the layout of a model's 4-D weights and of its input images.
+
+    NHWC is the layout oneDNN (CPU) and cuDNN (tensor cores) convolutions run fastest in; results
+    equal NCHW's within float32 rounding (tests/test_fast_defaults.py).
+    """
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 def autocast_dtype(device: torch.device, enabled: bool, dtype_name: str) -> torch.dtype | None:
     """The autocast dtype: bf16 on CPU, fp16 or bf16 on CUDA; None when AMP is off."""
     if not enabled:

@@ -13,7 +13,7 @@ from PIL import Image
 from segfw.engine import distributed as dist_utils
 from segfw.engine.checkpoint import model_from_checkpoint
 from segfw.engine.data import build_eval_loader, build_split
-from segfw.engine.device import autocast_dtype, resolve_device
+from segfw.engine.device import autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import evaluate
 from segfw.engine.saved_run import find_checkpoint, merge_run_config
 from segfw.metrics import format_table
@@ -41,6 +41,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
     try:
         checkpoint = find_checkpoint(cfg)
         model, run_cfg, classes = model_from_checkpoint(checkpoint, device)
+        model = model.to(memory_format=memory_format(cfg.trainer.channels_last))
         settings = merge_run_config(run_cfg, cfg, overrides)
         dataset = build_split(settings, "val")
         if list(dataset.classes) != classes:
@@ -50,7 +51,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
             )
         on_prediction = prediction_writer(dataset, Path(cfg.save_predictions)) if cfg.get("save_predictions") else None
         amp = autocast_dtype(device, settings.trainer.amp, settings.trainer.amp_dtype)
-        result = evaluate(model, build_eval_loader(dataset, settings.trainer.num_workers), classes, device,
+        result = evaluate(model, build_eval_loader(dataset, settings.trainer.num_workers, settings.test.get("batch_size", 1)), classes, device,
                           settings.test, amp, on_prediction=on_prediction)
         if dist_utils.is_main_process():
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")

@@ -15,6 +15,7 @@ from segfw.data.loader import SkippedSamples
 from segfw.engine.device import autocast
 from segfw.engine.distributed import is_main_process
 from segfw.metrics import ConfusionMatrix
+from segfw.models.inference import WINDOW_BATCH
 from segfw.models.layers import resize
 from segfw.visualize import to_uint8_image
 
@@ -32,7 +33,8 @@ def predict_batch(model, images: Tensor, size: Sequence[int], test: Mapping[str,
     """Labels (B, *size) int64 for images (B, 3, h, w), probabilities resized to the label size first."""
     with autocast(images.device, amp_dtype):
         probs = model.predict(images, mode=test["mode"], scales=list(test["scales"]), flip=bool(test["flip"]),
-                              crop_size=test.get("crop_size"), stride=test.get("stride"))
+                              crop_size=test.get("crop_size"), stride=test.get("stride"),
+                              window_batch=test.get("window_batch", WINDOW_BATCH))
     return resize(probs.float(), size).argmax(dim=1)
 
 
@@ -41,6 +43,10 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
              amp_dtype: torch.dtype | None = None, num_samples: int = 0,
              on_prediction=None) -> EvalResult:
     """Accumulate a confusion matrix over ``loader`` (all-reduced across processes) and summarise it.
+
+    ``loader`` yields lists of same-size batches (:func:`segfw.engine.data.build_eval_loader`); each
+    batch runs in one forward pass (slide mode: ``test.window_batch`` crops per pass), and the matrix
+    stays on ``device`` until the end.
 
     Ground truth stays at its original resolution: predictions are resized to each mask before
     scoring. ``on_prediction(pred (H, W) int64, batch, i)`` is called per image when given (e.g.
@@ -51,7 +57,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     matrix = ConfusionMatrix(len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
-    for batch in tqdm(skipped.filter(loader), desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
+    batches = (batch for same_size_batches in loader for batch in same_size_batches)
+    for batch in tqdm(skipped.filter(batches), desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)

@@ -14,7 +14,7 @@ from segfw.data.datasets.folder import IMAGE_SUFFIXES
 from segfw.data.io import read_image
 from segfw.data.transforms import build_transforms
 from segfw.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from segfw.engine.device import resolve_device
+from segfw.engine.device import memory_format, resolve_device
 from segfw.engine.evaluator import predict_batch
 from segfw.engine.saved_run import merge_run_config
 from segfw.registry import ConfigError
@@ -39,6 +39,7 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str]) -> list[Path]:
         raise ConfigError("usage: tools/infer.py checkpoint=FILE input=FILE_OR_DIR output=DIR")
     device = resolve_device(cfg.device)
     model, run_cfg, classes = model_from_checkpoint(cfg.checkpoint, device)
+    model = model.to(memory_format=memory_format(cfg.trainer.channels_last))
     palette_list = load_checkpoint(cfg.checkpoint).get("palette")
     palette = np.asarray(palette_list, dtype=np.uint8) if palette_list else default_palette(len(classes))
     settings = merge_run_config(run_cfg, cfg, overrides)

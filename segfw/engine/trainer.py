@@ -26,7 +26,7 @@ from segfw.engine.checkpoint import (
     save_checkpoint,
 )
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
-from segfw.engine.device import autocast, autocast_dtype, resolve_device
+from segfw.engine.device import autocast, autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
@@ -74,13 +74,12 @@ class Trainer:
 
         self.train_set = build_split(cfg, "train")
         self.val_set = build_split(cfg, "val")
-        self.val_loader = build_eval_loader(self.val_set, self.t.num_workers)
+        self.val_loader = build_eval_loader(self.val_set, self.t.num_workers, cfg.test.batch_size)
         self.skipped = SkippedSamples()
         self.classes = list(self.train_set.classes)
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-        self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device)
-        if self.t.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.layout = memory_format(self.t.channels_last)
+        self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device, memory_format=self.layout)
         self.step_module: nn.Module = LossStep(self.model)
         if dist_utils.world_size() > 1:
             if device.type == "cuda" and self.t.sync_bn:  # SyncBN needs NCCL; never on CPU/gloo
@@ -165,8 +164,7 @@ class Trainer:
             batch = next(batches)
             images = batch["image"].to(self.device, non_blocking=True)
             masks = batch["mask"].to(self.device, non_blocking=True)
-            if self.t.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=self.layout)
             sync = micro == accumulate - 1 or not hasattr(self.step_module, "no_sync")
             context = self.step_module.no_sync() if not sync else contextlib.nullcontext()
             with context:

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from segfw.models.inference import predict_probabilities
+from segfw.models.inference import WINDOW_BATCH, predict_probabilities
 from segfw.models.layers import resize
 from segfw.models.necks.level_neck import build_neck
 from segfw.registry import BACKBONES, HEADS, LOSSES
@@ -55,8 +55,9 @@ class Segmentor(nn.Module):
         flip: bool = False,
         crop_size: Sequence[int] | None = None,
         stride: Sequence[int] | None = None,
+        window_batch: int = WINDOW_BATCH,
     ) -> Tensor:
-        return predict_probabilities(self, images, mode, scales, flip, crop_size, stride)
+        return predict_probabilities(self, images, mode, scales, flip, crop_size, stride, window_batch)
 
 
 def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
