@@ -33,6 +33,14 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a CUDA GPU with bf16 (Ampere or newer), or a CPU
+    with AVX-512 BF16 / AMX that oneDNN uses. Elsewhere bf16 is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.backends.mkldnn.is_available() and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def autocast_dtype(device: torch.device, enabled: bool, dtype_name: str) -> torch.dtype | None:
     """The autocast dtype: bf16 on CPU, fp16 or bf16 on CUDA; None when AMP is off."""
     if not enabled:
