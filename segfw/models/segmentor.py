@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from segfw.losses.weighted_sum import named_losses
 from segfw.models.inference import predict_probabilities
 from segfw.models.layers import resize
 from segfw.models.necks.level_neck import build_neck
@@ -18,7 +19,8 @@ class Segmentor(nn.Module):
 
     - ``forward(images: (B, 3, H, W)) -> logits (B, K, H, W)`` (head output upsampled bilinearly).
     - ``losses(images, masks: (B, H, W) int64) -> {"loss_ce": ..., "loss_aux": ...}``, already
-      weighted; their sum is the training objective.
+      weighted; their sum is the training objective. A loss of several terms (``weighted_sum``)
+      gives one entry per term and head: ``{"loss_ce", "loss_dice", "loss_aux_ce", "loss_aux_dice"}``.
     - ``predict(images, mode, scales, flip, ...) -> class probabilities (B, K, H, W)``.
     """
 
@@ -42,9 +44,9 @@ class Segmentor(nn.Module):
     def losses(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
         size = masks.shape[-2:]
-        out = {"loss_ce": self.loss(resize(self.head(self.neck(feats)), size), masks)}
+        out = named_losses("loss_ce", self.loss(resize(self.head(self.neck(feats)), size), masks))
         if self.aux_head is not None:
-            out["loss_aux"] = self.aux_weight * self.loss(resize(self.aux_head(feats), size), masks)
+            out.update(named_losses("loss_aux", self.loss(resize(self.aux_head(feats), size), masks), self.aux_weight))
         return out
 
     def predict(
