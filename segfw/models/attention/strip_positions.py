@@ -44,6 +44,7 @@ class StripPositions(nn.Module):
         head_dim = dim // heads
         self.row_dim, self.col_dim = head_dim // 2, head_dim - head_dim // 2
         if mode == "learned":
+            self.no_weight_decay = ("rows", "cols")  # segfw.models.param_groups: decay would erase the sinusoids
             self.rows = nn.Parameter(sinusoid_table(length, self.row_dim))
             self.cols = nn.Parameter(sinusoid_table(length, self.col_dim))
 
