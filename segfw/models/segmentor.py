@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from segfw.losses.weighted_sum import named_losses
 from segfw.models.inference import predict_probabilities
 from segfw.models.layers import resize
 from segfw.models.necks.level_neck import build_neck
@@ -31,7 +32,8 @@ class Segmentor(nn.Module):
       level the neck publishes, e.g. DANet's ``c5_pam``).
     - ``losses(images, masks: (B, H, W) int64) -> {"loss_ce": ..., "loss_aux": ..., "loss_pam": ...}``:
       one named loss per head output, already weighted (main 1, aux ``aux_weight``, each side head
-      its own weight); their sum is the training objective.
+      its own weight); their sum is the training objective. A loss of several terms (``weighted_sum``)
+      gives one entry per term and head: ``loss_ce``, ``loss_dice``, ``loss_aux_ce``, ``loss_aux_dice``.
     - ``predict(images, mode, scales, flip, ...) -> class probabilities (B, K, H, W)``.
     """
 
@@ -71,10 +73,10 @@ class Segmentor(nn.Module):
 
     def losses(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
         size = masks.shape[-2:]
-        return {
-            loss_name(name): self.loss_weights[name] * self.loss(resize(logits, size), masks)
-            for name, logits in self.head_outputs(images).items()
-        }
+        out = {}
+        for name, logits in self.head_outputs(images).items():
+            out.update(named_losses(loss_name(name), self.loss(resize(logits, size), masks), self.loss_weights[name]))
+        return out
 
     def predict(
         self,
