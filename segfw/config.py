@@ -30,6 +30,7 @@ class TrainerConfig:
     grad_clip: Optional[float] = None
     accumulate: int = 1
     channels_last: bool = True  # NHWC weights and activations: faster on CPU (oneDNN) and CUDA, same results
+    reuse_cpu_memory: bool = True  # glibc keeps freed blocks for the next step (no page faults), same results
     compile: bool = False
     sync_bn: bool = True
     deterministic: bool = False

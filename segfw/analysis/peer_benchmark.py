@@ -6,6 +6,10 @@ load on a shared machine hits them alike; each figure is the median over the rep
 
 - train step: zero_grad, forward, the training losses (main + auxiliary head where the model has one),
   backward, SGD-momentum update; segfw's step is the trainer's (``trainer.channels_last``, autocast).
+- CPU allocator: before its turn each contender gets its process's malloc setting
+  (``segfw.engine.cpu_allocator``): segfw's defaults ``reuse``, the former default and the peers
+  ``glibc`` (glibc's steady state at its largest dynamic threshold, which is never slower for them
+  than a plain process's).
 - inference: one eval-mode forward of the batch under ``no_grad`` (logits at input size).
 - train peak: tensor memory of one training step above what is live before it
   (``segfw.analysis.benchmark.peak_step_memory_bytes``).
@@ -29,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from segfw.config import CONFIG_DIR, register_schemas
 from segfw.engine.benchmark import build_benchmark_model, count_parameters, peak_step_memory_bytes, time_ms
+from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
 from segfw.registry import ConfigError
 
@@ -47,12 +52,14 @@ class Contender:
     logits: Callable[[nn.Module, Tensor], Tensor]
     channels_last: bool = False
     amp_dtype: torch.dtype | None = None
+    cpu_allocator: str = "glibc"
 
     @property
     def setting(self) -> str:
         layout = "NHWC" if self.channels_last else "NCHW"
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
-        return f"{layout}, {precision}"
+        memory = ", malloc reuse" if self.cpu_allocator == "reuse" else ""
+        return f"{layout}, {precision}{memory}"
 
 
 @dataclass
@@ -77,18 +84,19 @@ class PeerResult:
 def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, device: torch.device,
                      variants: Sequence[str]) -> list[Contender]:
     """segfw's model of ``overrides`` (e.g. ``["model=deeplabv3_r50"]``) in the requested ``variants``:
-    ``default`` (the trainer's defaults: NHWC, fp32), ``nchw`` (NCHW, fp32, the former default) and
-    ``bf16`` (NHWC, bf16 autocast; only where bf16 is native)."""
+    ``default`` (the trainer's defaults: NHWC, fp32, malloc reuse), ``nchw`` (NCHW, fp32, glibc malloc: the
+    former default) and ``bf16`` (the defaults + bf16 autocast; only where bf16 is native)."""
     model = build_benchmark_model(compose_model(overrides), num_classes).to(device)
-    settings = {"default": (True, None), "nchw": (False, None), "bf16": (True, torch.bfloat16)}
+    settings = {"default": (True, None, "reuse"), "nchw": (False, None, "glibc"), "bf16": (True, torch.bfloat16, "reuse")}
     contenders = []
     for variant in variants:
         if variant not in settings:
             raise ConfigError(f"unknown variant '{variant}'; choose from {', '.join(settings)}")
         if variant == "bf16" and not native_bf16(device):
             continue
-        channels_last, dtype = settings[variant]
-        contenders.append(Contender(family, "segfw", copy.deepcopy(model), _segfw_loss, _call, channels_last, dtype))
+        channels_last, dtype, allocator = settings[variant]
+        contenders.append(Contender(family, "segfw", copy.deepcopy(model), _segfw_loss, _call, channels_last, dtype,
+                                    allocator))
     return contenders
 
 
@@ -171,6 +179,21 @@ def build_contenders(families: Sequence[str], num_classes: int, device: torch.de
     return contenders
 
 
+def copy_state_in_order(source: nn.Module, target: nn.Module) -> None:
+    """Load ``source``'s parameters and buffers into ``target``, pairing state-dict entries in registration order.
+
+    For two implementations of one architecture whose names differ (torchvision's ``classifier.0.convs``,
+    segfw's ``head.aspp.branches``); a count or shape that disagrees raises ValueError naming both keys.
+    """
+    pairs = list(zip(source.state_dict().items(), target.state_dict().items()))
+    if len(source.state_dict()) != len(target.state_dict()):
+        raise ValueError(f"{len(source.state_dict())} source tensors, {len(target.state_dict())} target tensors")
+    for (key, value), (target_key, current) in pairs:
+        if value.shape != current.shape:
+            raise ValueError(f"{key} {tuple(value.shape)} does not fit {target_key} {tuple(current.shape)}")
+    target.load_state_dict({target_key: value for (_, value), (target_key, _) in pairs})
+
+
 # ----------------------------------------------------------------------------------------------- measuring
 @dataclass
 class _Prepared:
@@ -188,6 +211,8 @@ def _prepare(contender: Contender, images: Tensor, masks: Tensor, device: torch.
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
     def train_step() -> None:
+        if device.type == "cpu":
+            set_cpu_allocator(contender.cpu_allocator)
         model.train()
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, contender.amp_dtype):
@@ -197,6 +222,8 @@ def _prepare(contender: Contender, images: Tensor, masks: Tensor, device: torch.
 
     @torch.no_grad()
     def infer() -> None:
+        if device.type == "cpu":
+            set_cpu_allocator(contender.cpu_allocator)
         model.eval()
         with autocast(device, contender.amp_dtype):
             contender.logits(model, images)
@@ -222,7 +249,7 @@ def step_flops(step: Callable[[], None]) -> int:
 
 def run_peer_benchmark(contenders: Sequence[Contender], num_classes: int, input_size: Sequence[int], batch_size: int,
                        device: torch.device, warmup: int = 1, repeats: int = 5, memory: bool = True,
-                       progress: Callable[[str], None] = lambda line: None) -> tuple[list[PeerResult], dict[str, float]]:
+                       progress: Callable[[str], None] = lambda line: None, matmul_size: int = 2048) -> tuple[list[PeerResult], dict[str, float]]:
     """Measure ``contenders`` in turn (see the module docstring); returns the results and the matmul peaks."""
     if len(input_size) != 2 or batch_size < 1 or repeats < 1 or warmup < 0:
         raise ConfigError("peer benchmark needs an input [H, W], batch_size >= 1, repeats >= 1 and warmup >= 0")
@@ -240,7 +267,7 @@ def run_peer_benchmark(contenders: Sequence[Contender], num_classes: int, input_
     infer_times: list[list[float]] = [[] for _ in prepared]
     for round_index in range(repeats):
         for name, dtype in dtypes.items():
-            peaks[name] = max(peaks[name], matmul_gflops(device, dtype))
+            peaks[name] = max(peaks[name], matmul_gflops(device, dtype, matmul_size))
         for index, p in enumerate(prepared):
             train_times[index].append(time_ms(p.train_step, device, warmup=0, repeats=1))
         for index, p in enumerate(prepared):

@@ -26,6 +26,7 @@ from segfw.engine.checkpoint import (
     save_checkpoint,
 )
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
+from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
@@ -79,6 +80,8 @@ class Trainer:
         self.classes = list(self.train_set.classes)
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         self.layout = memory_format(self.t.channels_last)
+        if device.type == "cpu" and self.t.reuse_cpu_memory:
+            set_cpu_allocator("reuse")
         self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device, memory_format=self.layout)
         self.step_module: nn.Module = LossStep(self.model)
         if dist_utils.world_size() > 1:
