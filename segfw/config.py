@@ -26,7 +26,7 @@ class TrainerConfig:
     num_workers: int = 2
     log_interval: int = 10
     amp: bool = False
-    amp_dtype: str = "bf16"  # bf16 | fp16 (fp16 only on CUDA, with a GradScaler)
+    amp_dtype: str = "auto"  # auto (bf16 where native, else fp16 on CUDA) | bf16 | fp16 (CUDA only, with a GradScaler)
     grad_clip: Optional[float] = None
     accumulate: int = 1
     channels_last: bool = True  # NHWC weights and activations: faster on CPU (oneDNN) and CUDA, same results

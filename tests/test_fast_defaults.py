@@ -91,3 +91,24 @@ def test_batched_evaluation_equals_one_image_at_a_time(tmp_path):
     one, four = results[1].confusion, results[4].confusion
     assert one.sum() == four.sum() == 5 * 48 * 64
     assert (one - four).abs().sum() <= 0.001 * one.sum()  # argmax ties may flip at float32 rounding
+
+
+@pytest.mark.parametrize(
+    "device, native, name, want",
+    [
+        ("cpu", True, "auto", torch.bfloat16),
+        ("cpu", False, "auto", None),  # emulated bf16 would be slower than float32
+        ("cuda", True, "auto", torch.bfloat16),
+        ("cuda", False, "auto", torch.float16),  # pre-Ampere GPU: fp16 (with a GradScaler)
+        ("cuda", True, "fp16", torch.float16),
+        ("cpu", True, "fp16", torch.bfloat16),  # autocast's CPU dtype
+        ("cpu", False, "bf16", torch.bfloat16),  # asked for explicitly
+    ],
+)
+def test_autocast_dtype_follows_the_device(monkeypatch, device, native, name, want):
+    import segfw.engine.device as device_module
+
+    monkeypatch.setattr(device_module, "native_bf16", lambda _device: native)
+    assert device_module.autocast_dtype(torch.device(device), True, name) == want
+    assert device_module.autocast_dtype(torch.device(device), False, name) is None
+

@@ -42,14 +42,23 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def autocast_dtype(device: torch.device, enabled: bool, dtype_name: str) -> torch.dtype | None:
-    """The autocast dtype: bf16 on CPU, fp16 or bf16 on CUDA; None when AMP is off."""
+    """The autocast dtype, None when AMP is off.
+
+    ``auto``: bf16 where ``device`` computes it natively (:func:`native_bf16`); else fp16 on CUDA (the
+    trainer then scales the loss with a GradScaler) and, on a CPU without native bf16, None (float32:
+    emulated bf16 would be slower), with a note. ``bf16`` forces bf16; ``fp16`` is fp16 on CUDA and bf16 on
+    CPU (autocast's CPU dtype), so that a run trained with fp16 on a GPU evaluates on a CPU.
+    """
     if not enabled:
         return None
-    if dtype_name not in ("bf16", "fp16"):
-        raise ConfigError(f"trainer.amp_dtype='{dtype_name}' is not supported; use bf16 or fp16")
-    if device.type == "cuda" and dtype_name == "fp16":
-        return torch.float16
-    return torch.bfloat16
+    if dtype_name not in ("auto", "bf16", "fp16"):
+        raise ConfigError(f"trainer.amp_dtype='{dtype_name}' is not supported; use auto, bf16 or fp16")
+    if dtype_name == "auto" and not native_bf16(device):
+        if device.type == "cuda":
+            return torch.float16
+        print("note: trainer.amp=true, but this CPU has no native bf16 (AVX-512 BF16 or AMX); running float32")
+        return None
+    return torch.float16 if dtype_name == "fp16" and device.type == "cuda" else torch.bfloat16
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
