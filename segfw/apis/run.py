@@ -1,47 +1,131 @@
-"""A trained run seen from the tools that use it (eval, infer, export): checkpoint, config, overrides."""
+"""A training run folder as an object, and how the tools that reuse a run merge their command line into it.
+
+A run folder (``outputs/<experiment>/<timestamp>`` or ``run_dir``) holds ``config.yaml`` (the resolved
+config), ``checkpoints/{last,best,iter_*}.pt``, ``log.txt`` (what the console showed), ``env.json``
+(code version, packages, device, command line), ``metrics.json`` and the TensorBoard event files.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
-from segfw.registry import ConfigError
+from segfw.constants import default_palette
+from segfw.engine.checkpoint import load_checkpoint, model_from_state
+from segfw.errors import ConfigError
 
 # Keys that address the tool itself, never the saved run's settings.
-TOOL_KEYS = {"run_dir", "checkpoint", "output", "save_predictions", "input", "device", "alpha", "format", "hydra"}
+TOOL_KEYS = {"run_dir", "checkpoint", "output", "save_predictions", "input", "device", "alpha", "format",
+             "input_size", "hydra"}
 
 
-def find_checkpoint(cfg: DictConfig) -> Path:
-    """``checkpoint=FILE``, else ``run_dir``'s best.pt (last.pt when there is no best.pt)."""
-    if cfg.get("checkpoint"):
-        return Path(cfg.checkpoint).expanduser()
-    if cfg.get("run_dir"):
-        folder = Path(cfg.run_dir).expanduser() / "checkpoints"
-        for name in ("best.pt", "last.pt"):
-            if (folder / name).is_file():
-                return folder / name
-        raise ConfigError(f"run_dir '{cfg.run_dir}' has no checkpoints/best.pt or last.pt; is it a training run folder?")
-    raise ConfigError("say which model to use: run_dir=PATH (a training run) or checkpoint=FILE")
+@dataclass
+class Run:
+    """One trained run: its folder and the checkpoint that stands for it (``best.pt``, else ``last.pt``).
+
+    ``Run.locate(run_dir=PATH)`` or ``Run.locate(checkpoint=FILE)``; then ``run.config`` (the resolved
+    training config saved with the weights), ``run.classes``, ``run.palette``, ``run.build_model(device)``,
+    ``run.checkpoints()``, ``run.log_file``, ``run.env()``, and ``run.settings(cli_cfg, overrides)`` for a
+    tool's command line merged into the saved config key by key.
+    """
+
+    folder: Path
+    checkpoint: Path
+    _state: dict[str, Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def locate(cls, run_dir: str | Path | None = None, checkpoint: str | Path | None = None) -> Run:
+        """``checkpoint=FILE`` (its run folder is the one holding ``checkpoints/``), else ``run_dir``'s best."""
+        if checkpoint:
+            path = Path(checkpoint).expanduser()
+            folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+            return cls(Path(run_dir).expanduser() if run_dir else folder, path)
+        if run_dir:
+            folder = Path(run_dir).expanduser()
+            for name in ("best.pt", "last.pt"):
+                if (folder / "checkpoints" / name).is_file():
+                    return cls(folder, folder / "checkpoints" / name)
+            raise ConfigError(f"run_dir '{run_dir}' has no checkpoints/best.pt or last.pt; is it a training run folder?")
+        raise ConfigError("say which model to use: run_dir=PATH (a training run) or checkpoint=FILE")
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The checkpoint's contents (read once)."""
+        if self._state is None:
+            self._state = load_checkpoint(self.checkpoint)
+        return self._state
+
+    @property
+    def config(self) -> DictConfig:
+        """The resolved training config the checkpoint's weights were trained with."""
+        return OmegaConf.create(self.state["config"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.state["classes"])
+
+    @property
+    def palette(self) -> np.ndarray:
+        """(K, 3) uint8 colours of the training set (the default palette when it had none)."""
+        saved = self.state.get("palette")
+        return np.asarray(saved, dtype=np.uint8) if saved else default_palette(len(self.classes))
+
+    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """The trained segmentor on ``device``, in eval mode."""
+        return model_from_state(self.state, device)[0]
+
+    def checkpoints(self) -> list[Path]:
+        """Every checkpoint file of the run, sorted by name."""
+        return sorted((self.folder / "checkpoints").glob("*.pt"))
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "log.txt"
+
+    def env(self) -> dict[str, Any]:
+        """``env.json``: code version, package versions, device and command line of the training run."""
+        path = self.folder / "env.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def settings(self, cli_cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+        """The run's saved config with each key the command line set taken from ``cli_cfg``."""
+        return merge_run_config(self.config, cli_cfg, overrides)
 
 
-def overridden_groups(overrides: Sequence[str]) -> set[str]:
-    """Top-level config nodes a command line changed, e.g. ``dataset.root=X`` → ``dataset``."""
-    tops = set()
+def overridden_paths(overrides: Sequence[str]) -> Iterator[tuple[str, bool]]:
+    """``(dotted path, deleted)`` of each override addressing the run's settings, e.g. ``test.flip=true`` →
+    ``("test.flip", False)``, ``model/neck=x`` → ``("model.neck", False)``, ``~test.stride`` → ``("test.stride", True)``."""
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
-        tops.add(key.replace("/", ".").split(".")[0])
-    return tops - TOOL_KEYS
+        key = override.split("=", 1)[0]
+        path = key.lstrip("+~").replace("/", ".")
+        if path.split(".")[0] not in TOOL_KEYS:
+            yield path, key.startswith("~")
 
 
 def merge_run_config(run_cfg: DictConfig, cli_cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
-    """The run's saved config, with the top-level nodes the command line overrode taken from it."""
+    """``run_cfg`` with every overridden key (or swapped group, e.g. ``dataset=folder``) replaced by its value in
+    ``cli_cfg``, all other keys kept. Whole nodes go first, so ``dataset=folder dataset.root=X`` works in any
+    order; interpolations in copied nodes resolve against the merged config."""
     merged = OmegaConf.create(OmegaConf.to_container(run_cfg, resolve=True))
-    for top in overridden_groups(overrides):
-        if top in cli_cfg:
-            merged[top] = OmegaConf.to_container(cli_cfg[top], resolve=True)
-    return merged
+    for path, deleted in sorted(set(overridden_paths(overrides)), key=lambda item: item[0].count(".")):
+        parent, _, leaf = path.rpartition(".")
+        if deleted:
+            node = OmegaConf.select(merged, parent) if parent else merged
+            if node is not None and leaf in node:
+                del node[leaf]
+            continue
+        value = OmegaConf.select(cli_cfg, path, throw_on_missing=False)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=False)
+        OmegaConf.update(merged, path, value, merge=False, force_add=True)
+    return OmegaConf.create(OmegaConf.to_container(merged, resolve=True))
 
 
 def command_line_overrides() -> list[str]:

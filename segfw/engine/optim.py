@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def parameter_groups(model: nn.Module, lr: float, head_lr_mult: float) -> list[dict]:

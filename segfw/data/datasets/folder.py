@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from segfw.constants import default_palette
 from segfw.data.datasets.base import Sample, SegmentationDataset, pair_samples
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError
 from segfw.registry import DATASETS
-from segfw.visualize import default_palette
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = "root/images/<split>/*.{jpg,png}, root/masks/<split>/*.png (uint8 class ids, 255 = ignore), root/classes.txt"
