@@ -84,12 +84,20 @@ class EvalTrainerConfig:
 
 
 @dataclass
+class SavedModelConfig:
+    """The ``model`` keys a trained model may change without retraining."""
+
+    threshold: float = 0.5  # binary mode: foreground where its probability >= threshold
+
+
+@dataclass
 class EvalConfig(SavedRunConfig):
     """``tools/eval.py``: the run's saved settings, overridden key by key by the command line."""
 
     device: str = "auto"
     output: Optional[str] = None
     save_predictions: Optional[str] = None
+    model: SavedModelConfig = field(default_factory=SavedModelConfig)
     dataset: Any = MISSING
     augment: Any = MISSING
     test: TestConfig = field(default_factory=TestConfig)
@@ -104,6 +112,7 @@ class InferConfig(SavedRunConfig):
     input: Optional[str] = None
     output: Optional[str] = None
     alpha: float = 0.5
+    model: SavedModelConfig = field(default_factory=SavedModelConfig)
     augment: Any = MISSING
     test: TestConfig = field(default_factory=TestConfig)
 

@@ -43,7 +43,7 @@ def test_a_key_the_tool_does_not_read_is_one_line_naming_it(tool, override, clos
     ("train", ["model/neck=strip_attention", "trainer.max_iters=5", "test.flip=true", "experiment=spnet_r50_ade20k"]),
     ("train", ["--multirun", "model/neck=strip_pooling,identity", "seed=0,1"]),
     ("eval", ["run_dir=R", "test.mode=slide", "test.crop_size=[64,64]", "dataset=folder", "dataset.root=/d",
-              "trainer.num_workers=0", "output=e.json", "save_predictions=P", "device=cpu"]),
+              "trainer.num_workers=0", "output=e.json", "save_predictions=P", "device=cpu", "model.threshold=0.3"]),
     ("infer", ["checkpoint=C", "input=I", "output=O", "test.flip=true", "alpha=0.3", "device=cpu"]),
     ("export", ["run_dir=R", "format=torchscript", "output=m.pt", "input_size=[64,96]"]),
     ("benchmark", ["model=spnet_r50", "input=[64,64]", "device=cpu", "batch_size=2", "repeats=1"]),

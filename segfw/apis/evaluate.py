@@ -40,8 +40,8 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
     dist_utils.init_distributed(device)
     try:
         run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
-        checkpoint, model, classes = run.checkpoint, run.build_model(device), run.classes
         settings = run.settings(cfg, overrides)
+        checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes
         dataset = build_split(settings, "val")
         if list(dataset.classes) != classes:
             raise ConfigError(

@@ -38,7 +38,8 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
         raise ConfigError("usage: tools/infer.py checkpoint=FILE (or run_dir=PATH) input=FILE_OR_DIR output=DIR")
     device = resolve_device(cfg.device)
     run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
-    model, palette, settings = run.build_model(device), run.palette, run.settings(cfg, overrides)
+    settings = run.settings(cfg, overrides)
+    model, palette = run.build_model(device, settings.model), run.palette
     transform = build_transforms(settings.augment, "val")
     output = Path(cfg.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)

@@ -77,9 +77,14 @@ class Run:
         saved = self.state.get("palette")
         return np.asarray(saved, dtype=np.uint8) if saved else default_palette(len(self.classes))
 
-    def build_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        """The trained segmentor on ``device``, in eval mode."""
-        return model_from_state(self.state, device)[0]
+    def build_model(self, device: torch.device | str = "cpu", model_cfg: Any = None) -> torch.nn.Module:
+        """The trained segmentor on ``device``, in eval mode; ``model_cfg`` (e.g. the ``model`` node of
+        :meth:`settings`, with a new ``threshold``) replaces the saved ``model`` config."""
+        state = self.state
+        if model_cfg is not None:
+            model = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
+            state = {**state, "config": {**state["config"], "model": model}}
+        return model_from_state(state, device)[0]
 
     def checkpoints(self) -> list[Path]:
         """Every checkpoint file of the run, sorted by name."""
