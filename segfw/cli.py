@@ -135,7 +135,8 @@ def _schema_fields(config_name: str) -> set[str]:
 
     from segfw.config import SCHEMAS
 
-    return {f.name for f in dataclasses.fields(SCHEMAS[config_name])}
+    schema = SCHEMAS[config_name]
+    return set(schema) if isinstance(schema, dict) else {f.name for f in dataclasses.fields(schema)}
 
 
 def _failed_key(error: BaseException) -> str | None:

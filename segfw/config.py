@@ -162,6 +162,17 @@ class BrowseConfig:
     alpha: float = 0.5  # opacity of the label colours
 
 
+# ``from`` is a Python keyword, so this schema is a mapping rather than a dataclass.
+CONVERT_CHECKPOINT_SCHEMA = {
+    "from": None,  # mmseg | spnet
+    "input": None,
+    "output": None,
+    "model": MISSING,
+    "dataset": MISSING,
+    "augment": MISSING,
+    "test": TestConfig,
+}
+
 SCHEMAS = {
     "train": TrainConfig,
     "eval": EvalConfig,
@@ -169,6 +180,7 @@ SCHEMAS = {
     "export": ExportConfig,
     "benchmark": BenchmarkConfig,
     "browse": BrowseConfig,
+    "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,
 }
 
 

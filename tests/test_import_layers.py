@@ -42,6 +42,8 @@ FLOORS = {
     "segfw.models.attention": (2, 0),
     "segfw.models.input_channels": (2, 0),
     "segfw.models.param_groups": (2, 0),
+    "segfw.models.state_dict": (2, 0),
+    "segfw.models.conversion": (2, 0),  # state-dict key renames of reference implementations
     "segfw.models.backbones": (2, 1),
     "segfw.models.necks": (2, 2),
     "segfw.models.heads": (2, 3),
@@ -59,10 +61,8 @@ FLOORS = {
 # Floor-2 packages that may use another one: a segmentor computes its own losses (DESIGN.md §2).
 FLOOR_2_USES = {("segfw.models", "segfw.losses")}
 
-# Edges being removed by another change in flight; each names who removes it. Keep this empty otherwise.
-PENDING = {
-    ("segfw.models.backbones.resnet", "segfw.models.necks.strip_pooling"),  # parity-a moves StripPooling down
-}
+# Edges being removed by another change in flight, each with who removes it; empty otherwise.
+PENDING: set[tuple[str, str]] = set()
 
 NO_HYDRA_BELOW = 4  # floors 1-3 are usable without Hydra: only the tools' layer composes configs
 

@@ -13,8 +13,6 @@ from conftest import REPO
 from segfw.apis.run import merge_run_config
 from segfw.cli import override_problem
 
-TOOLS = ("train", "eval", "infer", "export", "benchmark", "browse")
-
 
 @pytest.mark.parametrize("tool, override, closest", [
     ("export", "trainer.max_iters=5", None),  # export never trains
@@ -30,6 +28,7 @@ TOOLS = ("train", "eval", "infer", "export", "benchmark", "browse")
     ("eval", "test.fip=true", "test.flip"),
     ("export", "input_sise=[64,64]", "input_size"),
     ("browse", "trainer.crop_sise=[64,64]", "trainer.crop_size"),
+    ("convert_checkpoint", "trainer.max_iters=5", None),
 ])
 def test_a_key_the_tool_does_not_read_is_one_line_naming_it(tool, override, closest):
     problem = override_problem(tool, [override], f"tools/{tool}.py")
@@ -48,6 +47,8 @@ def test_a_key_the_tool_does_not_read_is_one_line_naming_it(tool, override, clos
     ("export", ["run_dir=R", "format=torchscript", "output=m.pt", "input_size=[64,96]"]),
     ("benchmark", ["model=spnet_r50", "input=[64,64]", "device=cpu", "batch_size=2", "repeats=1"]),
     ("browse", ["dataset=folder", "dataset.root=/d", "augment=ade20k", "trainer.crop_size=[64,64]", "n=4"]),
+    ("convert_checkpoint", ["from=mmseg", "input=x.pth", "model=fcn_r50-d8", "output=o.pt", "dataset=ade20k",
+                            "dataset.root=/d", "test.mode=slide"]),
 ])
 def test_the_documented_keys_are_accepted(tool, overrides):
     assert override_problem(tool, overrides) is None
