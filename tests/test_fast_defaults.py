@@ -11,7 +11,7 @@ from test_inference_modes import PositionalToy, check
 from torch import Tensor
 
 from segfw.config import register_schemas
-from segfw.data.errors import SkippedSample
+from segfw.errors import SkippedSample
 from segfw.engine.data import build_eval_loader, collate_same_size
 from segfw.engine.evaluator import evaluate
 from segfw.engine.trainer import Trainer

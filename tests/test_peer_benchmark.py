@@ -15,8 +15,8 @@ from segfw.analysis.peer_benchmark import (
     format_peer_table,
     run_peer_benchmark,
 )
-from segfw.engine.benchmark import build_benchmark_model
-from segfw.engine.benchmark import count_parameters
+from segfw.analysis.benchmark import build_benchmark_model
+from segfw.analysis.flops import count_parameters
 
 
 @pytest.mark.parametrize("family", ["fcn_r50", "deeplabv3_r50"])

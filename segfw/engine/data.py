@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from segfw.data.datasets.base import SegmentationDataset
-from segfw.data.errors import SkippedSample
+from segfw.errors import SkippedSample
 from segfw.data.loader import collate_skip_bad, limit_opencv_threads, seed_worker
 from segfw.data.transforms import build_transforms
 from segfw.engine.distributed import ShardSampler, rank, world_size
