@@ -7,6 +7,8 @@ import pytest
 import torch
 import torchvision
 
+from segfw.analysis.benchmark import build_benchmark_model
+from segfw.analysis.flops import count_parameters
 from segfw.analysis.peer_benchmark import (
     FAMILIES,
     build_contenders,
@@ -15,8 +17,6 @@ from segfw.analysis.peer_benchmark import (
     format_peer_table,
     run_peer_benchmark,
 )
-from segfw.analysis.benchmark import build_benchmark_model
-from segfw.analysis.flops import count_parameters
 
 
 @pytest.mark.parametrize("family", ["fcn_r50", "deeplabv3_r50"])
