@@ -32,6 +32,7 @@ class TrainerConfig:
     accumulate: int = 1
     channels_last: bool = True  # NHWC weights and activations: faster on CPU (oneDNN) and CUDA, same results
     reuse_cpu_memory: bool = True  # glibc keeps freed blocks for the next step (no page faults), same results
+    activation_checkpointing: list[str] = field(default_factory=list)  # parts: backbone, neck, head, aux_head
     compile: bool = False
     sync_bn: bool = True
     deterministic: bool = False

@@ -25,7 +25,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), help=f"any of {', '.join(FAMILIES)}")
     parser.add_argument("--variants", nargs="+", default=["default", "nchw", "bf16"],
-                        help="segfw settings: default (NHWC fp32), nchw (NCHW fp32), bf16 (NHWC + bf16 autocast)")
+                        help="segfw settings: default (NHWC fp32, malloc reuse), nchw (the former default), "
+                             "bf16 (+ bf16 autocast), checkpointing (+ activation checkpointing of backbone and head)")
     parser.add_argument("--input", nargs=2, type=int, default=[256, 256], metavar=("H", "W"))
     parser.add_argument("--batch", type=int, default=2, help="images per step (BatchNorm needs 2 to train)")
     parser.add_argument("--classes", type=int, default=19)

@@ -31,11 +31,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segfw.config import CONFIG_DIR, register_schemas
 from segfw.analysis.benchmark import build_benchmark_model, peak_step_memory_bytes, time_ms
 from segfw.analysis.flops import count_parameters
+from segfw.config import CONFIG_DIR, register_schemas
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
+from segfw.engine.trainer import checkpoint_parts
 from segfw.errors import ConfigError
 
 IGNORE_INDEX = 255
@@ -54,13 +55,15 @@ class Contender:
     channels_last: bool = False
     amp_dtype: torch.dtype | None = None
     cpu_allocator: str = "glibc"
+    checkpointed: tuple[str, ...] = ()  # parts run under activation checkpointing
 
     @property
     def setting(self) -> str:
         layout = "NHWC" if self.channels_last else "NCHW"
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
         memory = ", malloc reuse" if self.cpu_allocator == "reuse" else ""
-        return f"{layout}, {precision}{memory}"
+        checkpointing = f", checkpointing {'+'.join(self.checkpointed)}" if self.checkpointed else ""
+        return f"{layout}, {precision}{memory}{checkpointing}"
 
 
 @dataclass
@@ -86,18 +89,21 @@ def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, de
                      variants: Sequence[str]) -> list[Contender]:
     """segfw's model of ``overrides`` (e.g. ``["model=deeplabv3_r50"]``) in the requested ``variants``:
     ``default`` (the trainer's defaults: NHWC, fp32, malloc reuse), ``nchw`` (NCHW, fp32, glibc malloc: the
-    former default) and ``bf16`` (the defaults + bf16 autocast; only where bf16 is native)."""
+    former default), ``bf16`` (the defaults + bf16 autocast; only where bf16 is native) and ``checkpointing``
+    (the defaults + activation checkpointing of the backbone and the head, ``trainer.activation_checkpointing``)."""
     model = build_benchmark_model(compose_model(overrides), num_classes).to(device)
-    settings = {"default": (True, None, "reuse"), "nchw": (False, None, "glibc"), "bf16": (True, torch.bfloat16, "reuse")}
+    settings = {"default": (True, None, "reuse", ()), "nchw": (False, None, "glibc", ()),
+                "bf16": (True, torch.bfloat16, "reuse", ()), "checkpointing": (True, None, "reuse", ("backbone", "head"))}
     contenders = []
     for variant in variants:
         if variant not in settings:
             raise ConfigError(f"unknown variant '{variant}'; choose from {', '.join(settings)}")
         if variant == "bf16" and not native_bf16(device):
             continue
-        channels_last, dtype, allocator = settings[variant]
-        contenders.append(Contender(family, "segfw", copy.deepcopy(model), _segfw_loss, _call, channels_last, dtype,
-                                    allocator))
+        channels_last, dtype, allocator, parts = settings[variant]
+        net = copy.deepcopy(model)
+        checkpoint_parts(net, parts)
+        contenders.append(Contender(family, "segfw", net, _segfw_loss, _call, channels_last, dtype, allocator, parts))
     return contenders
 
 

@@ -35,6 +35,7 @@ from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.run_dir import prepare_run_dir
 from segfw.errors import ConfigError
 from segfw.metrics import format_table
+from segfw.models.checkpointing import checkpoint_activations
 from segfw.models.segmentor import Segmentor, build_segmentor
 
 
@@ -84,6 +85,7 @@ class Trainer:
         if device.type == "cpu" and self.t.reuse_cpu_memory:
             set_cpu_allocator("reuse")
         self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device, memory_format=self.layout)
+        checkpoint_parts(self.model, self.t.activation_checkpointing)
         self.step_module: nn.Module = LossStep(self.model)
         if dist_utils.world_size() > 1:
             if device.type == "cuda" and self.t.sync_bn:  # SyncBN needs NCCL; never on CPU/gloo
@@ -257,6 +259,18 @@ class Trainer:
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
         return summary
+
+
+CHECKPOINTABLE_PARTS = ("backbone", "neck", "head", "aux_head")
+
+
+def checkpoint_parts(model: Segmentor, parts) -> None:
+    """``trainer.activation_checkpointing``: run the named parts of ``model`` under activation checkpointing."""
+    for part in parts:
+        if part not in CHECKPOINTABLE_PARTS or getattr(model, part, None) is None:
+            raise ConfigError(f"trainer.activation_checkpointing names '{part}', which this model does not have; "
+                              f"choose from {', '.join(p for p in CHECKPOINTABLE_PARTS if getattr(model, p, None))}")
+        checkpoint_activations(getattr(model, part))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
