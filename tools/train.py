@@ -12,8 +12,9 @@ register_schemas()
 
 @hydra.main(config_path="../configs", config_name="train", version_base=None)
 @user_errors_as_one_line
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    """Returns the best value of ``trainer.best_metric``, so Hydra sweepers (Optuna) can optimise it."""
+    return train(cfg)["best"]["value"]
 
 
 if __name__ == "__main__":

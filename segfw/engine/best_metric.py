@@ -15,7 +15,7 @@ def metric_value(summary: Mapping, name: str) -> float | None:
     if "/" in name:
         table, _, class_name = name.partition("/")
         values = summary.get(table)
-        if isinstance(values, Mapping) and class_name in values:
+        if table.startswith("per_class") and isinstance(values, Mapping) and class_name in values:
             return values[class_name]
     elif name in summary and not isinstance(summary[name], Mapping):
         return summary[name]
@@ -25,7 +25,7 @@ def metric_value(summary: Mapping, name: str) -> float | None:
 def metric_names(summary: Mapping) -> list[str]:
     """Every name :func:`metric_value` accepts for ``summary`` (means first, then ``<table>/<class>``)."""
     means = [k for k, v in summary.items() if not isinstance(v, Mapping)]
-    tables = [f"{k}/{c}" for k, v in summary.items() if isinstance(v, Mapping) for c in v]
+    tables = [f"{k}/{c}" for k, v in summary.items() if k.startswith("per_class") and isinstance(v, Mapping) for c in v]
     return means + tables
 
 

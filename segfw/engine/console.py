@@ -20,11 +20,28 @@ def start_banner(run_dir: Path, device: str, sizes: Mapping[str, int], params: i
     ])
 
 
+def describe_device(device) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3, 79 GiB)``, ``cpu (16 threads)``; ``× N processes`` under torchrun."""
+    import torch
+
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        text = f"{device} ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+    else:
+        text = f"{device} ({torch.get_num_threads()} threads)"
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    return text + (f" × {world} processes" if world > 1 else "")
+
+
 def resume_command(run_dir: Path) -> str:
-    """The command line that continues this run (the same tool, its overrides, ``run_dir=... resume=true``)."""
-    argv = [a for a in sys.argv[1:] if not a.startswith(("run_dir=", "resume="))]
+    """The command line that continues this run: the same tool and this job's overrides (one job of a
+    sweep: its own values), with ``run_dir=... resume=true``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else sys.argv[1:]
+    kept = [o for o in overrides if not o.startswith(("run_dir=", "resume=", "hydra.", "hydra/", "-"))]
     tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "tools/train.py"
-    return shlex.join(["python", tool, *argv, f"run_dir={run_dir}", "resume=true"])
+    return shlex.join(["python", tool, *kept, f"run_dir={run_dir}", "resume=true"])
 
 
 def end_summary(best_name: str, best_value: float | None, best_iteration: int | None, run_dir: Path,
