@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from segfw.losses.weighted_sum import named_losses
 from segfw.models.inference import predict_probabilities
 from segfw.models.input_channels import adapt_input_channels
-from segfw.models.layers import resize
+from segfw.models.layers import resize, set_align_corners
 from segfw.models.necks.level_neck import build_neck
 from segfw.registry import BACKBONES, HEADS, LOSSES, ConfigError
 
@@ -35,6 +35,8 @@ class Segmentor(nn.Module):
       one named loss per head output, already weighted (main 1, aux ``aux_weight``, each side head
       its own weight); their sum is the training objective. A loss of several terms (``weighted_sum``)
       gives one entry per term and head: ``loss_ce``, ``loss_dice``, ``loss_aux_ce``, ``loss_aux_dice``.
+    - ``align_corners`` (the model-level key): every bilinear resize in the model, this final
+      upsampling included, uses it (see :func:`set_align_corners`).
     - ``predict(images, mode, scales, flip, ...) -> class probabilities (B, K, H, W)``.
     - ``class_ids(probabilities (B, K, H, W)) -> (B, H, W) int64``: argmax, or in binary mode
       foreground (1) where its probability is at least ``threshold``.
@@ -55,10 +57,11 @@ class Segmentor(nn.Module):
         side_heads: Mapping[str, nn.Module] | None = None,
         side_weights: Mapping[str, float] | None = None,
         threshold: float | None = None,
+        align_corners: bool = False,
     ):
         super().__init__()
         self.backbone, self.neck, self.head, self.loss = backbone, neck, head, loss
-        self.aux_head, self.aux_weight = aux_head, aux_weight
+        self.aux_head, self.aux_weight, self.align_corners = aux_head, aux_weight, align_corners
         self.side_heads = nn.ModuleDict(dict(side_heads or {}))
         side_weights = dict(side_weights or {})
         reserved = {MAIN, "aux"} & set(self.side_heads)
@@ -66,10 +69,11 @@ class Segmentor(nn.Module):
             raise ConfigError(f"side head name '{sorted(reserved)[0]}' is reserved; choose another name")
         self.threshold = threshold
         self.loss_weights = {MAIN: 1.0, "aux": aux_weight, **{n: float(side_weights.get(n, 1.0)) for n in self.side_heads}}
+        set_align_corners(self, align_corners)
 
     def forward(self, images: Tensor) -> Tensor:
         feats = self.neck(self.backbone(images))
-        return resize(self.head(feats), images.shape[-2:])
+        return resize(self.head(feats), images.shape[-2:], self.align_corners)
 
     def head_outputs(self, images: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
@@ -84,7 +88,8 @@ class Segmentor(nn.Module):
         size = masks.shape[-2:]
         out = {}
         for name, logits in self.head_outputs(images).items():
-            out.update(named_losses(loss_name(name), self.loss(resize(logits, size), masks), self.loss_weights[name]))
+            loss = self.loss(resize(logits, size, self.align_corners), masks)
+            out.update(named_losses(loss_name(name), loss, self.loss_weights[name]))
         return out
 
     def predict(
@@ -108,9 +113,9 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     """Build a :class:`Segmentor` from a ``model`` config node.
 
     The node holds ``backbone``, ``neck``, ``head``, optional ``aux_head``, ``loss`` (each a
-    ``{name: ..., **kwargs}`` node), ``aux_weight``, and optional ``side_heads``: a mapping
-    ``{output name: {weight: w, name: <head>, **kwargs}}`` of extra training heads on the neck's
-    features (DANet's PAM-only and CAM-only classifiers). Necks and heads get the feature specs of
+    ``{name: ..., **kwargs}`` node), ``aux_weight``, ``align_corners`` (default False) and optional
+    ``side_heads``: a mapping ``{output name: {weight: w, name: <head>, **kwargs}}`` of extra training
+    heads on the neck's features (DANet's PAM-only and CAM-only classifiers). Necks and heads get the feature specs of
     the block before them, so no channel count is ever written by hand.
 
     Inputs beyond RGB: ``in_channels`` (default 3) adapts the backbone's first convolution
@@ -143,5 +148,6 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
         raise ConfigError("model.binary=true needs a one-channel loss: add model/loss=binary (BCE + Dice) or model/loss=dice")
     loss = LOSSES.build(loss_node)
     return Segmentor(
-        backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", 0.4)), side_heads, side_weights, threshold
+        backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", 0.4)), side_heads, side_weights, threshold,
+        bool(cfg.get("align_corners", False)),
     )
