@@ -1,10 +1,11 @@
 """The README as a new user meets it: its first-hour commands run as written (tiny overrides appended),
-its Python API example runs, and every `python tools/...` line in README.md and docs/ composes."""
+and every `python tools/...` line in README.md and docs/ composes."""
 
 from __future__ import annotations
 
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
@@ -58,13 +59,12 @@ def first_of_sweep(override: str) -> str:
     return f"{key}{sep}{value[:cut]}"
 
 
-def compose(config: str, overrides: list[str]) -> None:
+def compose(tool: Path, config: str, overrides: list[str]) -> None:
+    """Compose ``config`` as ``tool`` does (its module-level code registers the schemas it uses)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from segfw.config import register_schemas
-
-    register_schemas()
+    runpy.run_path(str(tool), run_name="compose_only")
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
         hydra_compose(config_name=config, overrides=overrides,
                       return_hydra_config=any(o.startswith("hydra") for o in overrides))
@@ -85,7 +85,7 @@ def test_every_documented_tool_command_composes(doc, argv):
         if not skip:
             overrides.append(first_of_sweep(arg) if "--multirun" in argv or "-m" in argv else arg)
         skip = False
-    compose(TOOL_CONFIGS[tool], overrides)
+    compose(REPO / argv[1], TOOL_CONFIGS[tool], overrides)
 
 
 def _with(argv: list[str], extra: list[str]) -> list[str]:
@@ -95,7 +95,7 @@ def _with(argv: list[str], extra: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_first_hour_commands_and_python_example_run_as_written(tmp_path):
+def test_first_hour_commands_run_as_written(tmp_path):
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
     tiny = [o for o in tiny_overrides(tmp_path) if not o.startswith("run_dir=")]
     iterations = iter(["trainer.max_iters=2", "trainer.max_iters=4"])
@@ -109,9 +109,3 @@ def test_first_hour_commands_and_python_example_run_as_written(tmp_path):
         assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     run = tmp_path / "outputs" / "exp1"
     assert (run / "checkpoints" / "best.pt").is_file() and (run / "eval.json").is_file()
-
-    example = blocks(section("Python API"), "python")[0]
-    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "(96, 128) (8, 96, 128)" in done.stdout
