@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 MODES = ("max", "min")
 
