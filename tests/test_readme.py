@@ -1,5 +1,5 @@
 """The README as a new user meets it: its first-hour commands run as written (tiny overrides appended),
-and every `python tools/...` line in README.md and docs/ composes."""
+its Python API example runs, and every `python tools/...` line in README.md and docs/ composes."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def _with(argv: list[str], extra: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-def test_first_hour_commands_run_as_written(tmp_path):
+def test_first_hour_commands_and_python_example_run_as_written(tmp_path):
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONPATH": str(REPO)}
     tiny = [o for o in tiny_overrides(tmp_path) if not o.startswith("run_dir=")]
     iterations = iter(["trainer.max_iters=2", "trainer.max_iters=4"])
@@ -109,3 +109,9 @@ def test_first_hour_commands_run_as_written(tmp_path):
         assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     run = tmp_path / "outputs" / "exp1"
     assert (run / "checkpoints" / "best.pt").is_file() and (run / "eval.json").is_file()
+
+    example = blocks(section("Python API"), "python")[0]
+    done = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(96, 128) (8, 96, 128)" in done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -33,12 +33,9 @@ def describe_device(device) -> str:
     return text + (f" × {world} processes" if world > 1 else "")
 
 
-def resume_command(run_dir: Path) -> str:
-    """The command line that continues this run: the same tool and this job's overrides (one job of a
+def resume_command(run_dir: Path, overrides: Sequence[str]) -> str:
+    """The command line that continues this run: the same tool and this job's ``overrides`` (one job of a
     sweep: its own values), with ``run_dir=... resume=true``."""
-    from hydra.core.hydra_config import HydraConfig
-
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else sys.argv[1:]
     kept = [o for o in overrides if not o.startswith(("run_dir=", "resume=", "hydra.", "hydra/", "-"))]
     tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "tools/train.py"
     return shlex.join(["python", tool, *kept, f"run_dir={run_dir}", "resume=true"])

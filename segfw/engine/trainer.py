@@ -7,6 +7,7 @@ import json
 import random
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 class Trainer:
     """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device):
+    def __init__(self, cfg: DictConfig, device: torch.device, overrides: Sequence[str] = ()):
+        """``overrides``: the command line's overrides, for the resume command the banner prints."""
+        self.overrides = list(overrides)
         self.cfg, self.device, self.t = cfg, device, cfg.trainer
         self.main = dist_utils.is_main_process()
         seed_everything(cfg.seed, self.t.deterministic)
@@ -271,7 +274,7 @@ class Trainer:
     def banner(self) -> str:
         params = sum(p.numel() for p in self.model.parameters())
         sizes = {"train": len(self.train_set), "val": len(self.val_set)}
-        return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir))
+        return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir, self.overrides))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
