@@ -75,6 +75,6 @@ def test_command_line_beats_the_recipe(compose):
     cfg = compose("train", ["experiment=spnet_r50_ade20k", "dataset.root=/data", "trainer.max_iters=7",
                             "model.backbone.pretrained=null"])
     assert cfg.trainer.max_iters == 7 and cfg.model.backbone.pretrained is None
-    assert cfg.model.head.name == "sp_head" and cfg.dataset.name == "ade20k" and cfg.augment.scale == [2048, 512]
+    assert cfg.model.head.name == "sp_head" and cfg.dataset.name == "ade20k" and cfg.augment.val[0].max_size == 512
     resolved = OmegaConf.to_container(cfg.augment, resolve=True)
-    assert resolved["train"][1]["height"] == 512
+    assert resolved["train"][4]["height"] == 480
