@@ -125,7 +125,7 @@ def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
             continue
         for pattern, replacement in _MODULE_SUFFIXES:
             new = re.sub(pattern, replacement, new)
-        out[new] = value.reshape(1) if value.dim() == 0 else value  # mmcv's Scale (γ) is 0-dim, ours (1,)
+        out[new] = value.reshape(1) if new.endswith(".gamma") else value  # mmcv's Scale (γ) is 0-dim, ours (1,)
     if unknown:
         raise ConfigError(f"mmseg keys with no segfw counterpart: {', '.join(unknown[:4])}" + (" …" if len(unknown) > 4 else ""))
     return out
