@@ -57,8 +57,9 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     matrix = ConfusionMatrix(len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
-    batches = (batch for same_size_batches in loader for batch in same_size_batches)
-    for batch in tqdm(skipped.filter(batches), desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
+    groups = tqdm(loader, desc="eval", total=len(loader), leave=False, disable=not is_main_process(), dynamic_ncols=True)
+    batches = (batch for same_size_batches in groups for batch in same_size_batches)
+    for batch in skipped.filter(batches):
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)
