@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
+from segfw.atomic_write import write_text
 from segfw.engine.checkpoint import (
     load_checkpoint,
     newest_checkpoint,
@@ -25,15 +26,21 @@ from segfw.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
+from segfw.engine.config_checks import check_train_config
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
 from segfw.engine.device import autocast, autocast_dtype, resolve_device
-from segfw.engine.evaluator import EvalResult, evaluate
+from segfw.engine.evaluator import EvalResult, evaluate, predict_batch
+from segfw.engine.finite_guard import FiniteGuard, check_finite_weights
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
-from segfw.engine.run_dir import prepare_run_dir
+from segfw.engine.resume_check import LAUNCH_KEYS, apply_overrides, check_changes, check_classes, config_changes, describe_changes
+from segfw.engine.run_dir import RunFolder
+from segfw.engine.stop_signals import StopRequested, StopSignals
+from segfw.data.errors import SkippedSample
 from segfw.metrics import format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
+from segfw.registry import ConfigError
 
 
 class LossStep(nn.Module):
@@ -45,10 +52,6 @@ class LossStep(nn.Module):
 
     def forward(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
         return self.segmentor.losses(images, masks)
-
-
-class StopRequested(Exception):
-    """Raised after Ctrl-C / SIGTERM once ``last.pt`` has been written."""
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -65,18 +68,22 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 class Trainer:
     """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device):
-        self.cfg, self.device, self.t = cfg, device, cfg.trainer
+    def __init__(self, cfg: DictConfig, device: torch.device, folder: RunFolder, resume_state: dict | None = None):
+        """``folder``: the checked, locked run folder; ``resume_state``: the checkpoint to continue (resume=true).
+        Nothing is written into the folder here; :meth:`run` writes ``config.yaml`` once all checks passed."""
+        self.cfg, self.device, self.t, self.folder = cfg, device, cfg.trainer, folder
         self.main = dist_utils.is_main_process()
         seed_everything(cfg.seed, self.t.deterministic)
-        self.run_dir = prepare_run_dir(cfg)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.run_dir = folder.path
+        self.ckpt_dir = folder.checkpoints
 
         self.train_set = build_split(cfg, "train")
         self.val_set = build_split(cfg, "val")
         self.val_loader = build_eval_loader(self.val_set, self.t.num_workers)
         self.skipped = SkippedSamples()
         self.classes = list(self.train_set.classes)
+        if resume_state is not None:
+            check_classes(resume_state["classes"], self.classes, str(self.run_dir))
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         self.model = build_segmentor(model_cfg, num_classes=len(self.classes)).to(device)
         if self.t.channels_last:
@@ -97,10 +104,11 @@ class Trainer:
         self.amp_dtype = autocast_dtype(device, self.t.amp, self.t.amp_dtype)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.iteration, self.best_miou = 0, float("-inf")
-        if cfg.resume:
-            self._resume()
-        self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
-        self._stop_signal: int | None = None
+        self.finite = FiniteGuard(self.t.get("max_bad_steps", 0))
+        self.stop = StopSignals()
+        if resume_state is not None:
+            self._resume(resume_state)
+        self.logger: TensorBoardLogger | None = None  # created by run(), once every check passed
 
     # ----------------------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -118,6 +126,8 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> None:
+        """Write ``last.pt`` (and ``iter_*.pt``, ``best.pt``); weights that are not finite are never saved."""
+        check_finite_weights(self.model, self.iteration)
         if not self.main:
             return
         state = self._state()
@@ -128,36 +138,45 @@ class Trainer:
         if best:
             save_checkpoint(self.ckpt_dir / "best.pt", state)
 
-    def _resume(self) -> None:
-        path = newest_checkpoint(self.ckpt_dir)
-        if path is None:
-            raise FileNotFoundError(f"resume=true, but {self.ckpt_dir} holds no checkpoint")
-        state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def _resume(self, state: dict) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError(f"resume=true: the checkpoint's weights do not fit the configured model ({first}); "
+                              f"resume with the run's own model settings or start a new run_dir") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.iteration, self.best_miou = state["iteration"], state["best_miou"]
         restore_rng_states(state["rng"])
         if self.main:
-            print(f"resumed from {path} at iteration {self.iteration}")
+            print(f"resumed from {state['_path']} at iteration {self.iteration}")
 
-    # ----------------------------------------------------------------------------- signals
-    def _on_signal(self, signum, _frame) -> None:
-        if self._stop_signal is not None:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self._stop_signal = signum
-
-    def _stop_requested(self) -> bool:
-        requested = self._stop_signal is not None
-        if dist_utils.world_size() == 1:
-            return requested
-        flag = torch.tensor(float(requested), device=self.device)
-        torch.distributed.all_reduce(flag)  # every rank stops at the same iteration
-        return bool(flag.item())
+    def preflight(self) -> None:
+        """The validation set's first sample through the test protocol, before the first training step, so a
+        corrupt validation image or a bad ``test.*`` setting fails now and not at the first evaluation."""
+        states = rng_states()
+        item = self.val_set[0]
+        if isinstance(item, SkippedSample):  # on_bad_sample=skip: the evaluation will skip it too
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                predict_batch(self.model, item["image"][None].to(self.device), item["mask"].shape[-2:], self.cfg.test,
+                              self.amp_dtype)
+        except (RuntimeError, ValueError, TypeError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError(f"the test protocol (test.mode={self.cfg.test.mode}) fails on the first validation "
+                              f"image {item['name']}: {first}; check test.crop_size/test.stride/test.scales") from None
+        finally:
+            self.model.train(was_training)
+            restore_rng_states(states)
 
     # ----------------------------------------------------------------------------- loop
     def _train_step(self, batches) -> dict[str, float]:
+        """One optimizer step; a non-finite loss skips the step or stops the run (see ``FiniteGuard``)."""
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, Tensor] = {}
         accumulate = max(self.t.accumulate, 1)
@@ -176,14 +195,19 @@ class Trainer:
                 self.scaler.scale(loss / accumulate).backward()
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float() / accumulate
+        values = torch.stack([*totals.values(), sum(totals.values())]).tolist()  # one device sync per step
+        logged = dict(zip([*totals, "loss"], values))
+        if self.finite.step_is_bad(logged, self.iteration + 1):
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: the weights stay as they were
+            self.scheduler.step()
+            return logged
         if self.t.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.t.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        values = torch.stack([*totals.values(), sum(totals.values())]).tolist()  # one device sync per step
-        return dict(zip([*totals, "loss"], values))
+        return logged
 
     def validate(self) -> EvalResult:
         dist_utils.broadcast_buffers(self.model)
@@ -201,17 +225,27 @@ class Trainer:
 
     def run(self) -> dict:
         """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json)."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            return self._run()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            self.logger.close()
+        self.preflight()
+        self.folder.write_config(self.cfg)
+        self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
+        with self.stop:
+            try:
+                return self._run()
+            finally:
+                self._shutdown_workers()
+                self.logger.close()
+
+    def _shutdown_workers(self) -> None:
+        """Stop the training loader's worker processes (they ignore SIGINT/SIGTERM, see ``seed_worker``)."""
+        loader_iter = getattr(self, "_loader_iter", None)
+        if loader_iter is not None and hasattr(loader_iter, "_shutdown_workers"):
+            loader_iter._shutdown_workers()
+        self._loader_iter = None
 
     def _run(self) -> dict:
         stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
-        batches = self.skipped.filter(iter(stream))
+        self._loader_iter = iter(stream)
+        batches = self.skipped.filter(self._loader_iter, total=len(self.train_set))
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
@@ -237,20 +271,21 @@ class Trainer:
                 self.save(best=improved)
             elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
                 self.save()
-            if self._stop_requested():
+            if self.stop.requested(self.device):
                 self.save()
                 bar.close()
+                self._shutdown_workers()
                 if self.main:
-                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'} "
-                          f"(continue with run_dir={self.run_dir} resume=true)")
-                raise StopRequested(self._stop_signal)
+                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'}; continue with: "
+                          f"python tools/train.py run_dir={self.run_dir} resume=true", flush=True)
+                raise StopRequested(self.stop.signum)
         bar.close()
         if len(self.skipped) and self.main:
             print(self.skipped.summary())
         if summary is None:  # resumed at max_iters
             summary = self.validate().summary
         if self.main:
-            (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
@@ -266,11 +301,42 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def train(cfg: DictConfig) -> dict:
-    """Run the training job a composed ``train`` config describes; returns the final metrics."""
+def resumed_config(cfg: DictConfig, folder: RunFolder, overrides: Sequence[str] | None) -> tuple[DictConfig, dict]:
+    """The config a resumed run continues with, and the checkpoint it continues from.
+
+    The saved config is the base; with ``overrides`` (a tool's command line) only those keys come from
+    ``cfg``; with None, ``cfg`` is taken as given. Changes are printed; the model and schedule length may
+    only change with ``resume_allow_changes=true``.
+    """
+    path = newest_checkpoint(folder.checkpoints)
+    state = load_checkpoint(path)
+    state["_path"] = path
+    saved = OmegaConf.create(state["config"])
+    if overrides is not None:
+        run_keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in LAUNCH_KEYS]
+        cfg_launch = {key: cfg.get(key) for key in LAUNCH_KEYS if key in cfg}
+        cfg = OmegaConf.merge(apply_overrides(saved, cfg, run_keys), cfg_launch)
+    changes = config_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
+    check_changes(changes, bool(cfg.get("resume_allow_changes")), str(folder.path))
+    if dist_utils.is_main_process():
+        print(describe_changes(changes))
+    return cfg, state
+
+
+def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
+    """Run the training job a composed ``train`` config describes; returns the final metrics.
+
+    ``overrides``: the command line that composed ``cfg`` (what a resumed run changes; see :func:`resumed_config`).
+    """
+    check_train_config(cfg)  # before anything is built or written
     device = resolve_device(cfg.device, dist_utils.local_rank())
     dist_utils.init_distributed(device)
     try:
-        return Trainer(cfg, device).run()
+        with RunFolder(cfg) as folder:
+            state = None
+            if cfg.resume:
+                cfg, state = resumed_config(cfg, folder, overrides)
+                check_train_config(cfg)
+            return Trainer(cfg, device, folder, state).run()
     finally:
         dist_utils.shutdown_distributed()
