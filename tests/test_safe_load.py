@@ -39,7 +39,7 @@ def genuine(tmp_path_factory) -> Path:
     from hydra import compose, initialize_config_dir
 
     from segfw.config import register_schemas
-    from segfw.engine.trainer import train
+    from segfw.apis.train import train
 
     tmp = tmp_path_factory.mktemp("safe_load")
     register_schemas()
@@ -73,15 +73,16 @@ def test_foreign_and_truncated_files_are_one_line(genuine, tmp_path):
 
 
 def test_infer_export_and_resume_refuse_the_crafted_file(genuine, tmp_path, compose):
-    from segfw.engine.export import export_checkpoint
-    from segfw.engine.infer_files import infer_files
-    from segfw.engine.trainer import train
+    from segfw.apis.export import export_checkpoint
+    from segfw.apis.infer import infer_files
+    from segfw.apis.train import train
 
     marker = tmp_path / "marker"
     crafted = crafted_checkpoint(genuine, tmp_path / "evil" / "best.pt", marker)
     run = tmp_path / "run"
     crafted_checkpoint(genuine, run / "checkpoints" / "last.pt", marker)
     (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "photo.png").write_bytes(genuine.read_bytes()[:0] or b"\x89PNG")  # listed, never read
     calls = {
         "infer": lambda: infer_files(compose("infer", [f"checkpoint={crafted}", f"input={tmp_path / 'images'}",
                                                        f"output={tmp_path / 'out'}", "device=cpu"]), []),

@@ -15,11 +15,10 @@ import torch
 from PIL import Image
 
 from conftest import tiny_overrides
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError, ConfigError
 from segfw.engine.finite_guard import NonFiniteError
-from segfw.engine.trainer import train
+from segfw.apis.train import train
 from segfw.models.segmentor import Segmentor
-from segfw.registry import ConfigError
 from segfw.run_lock import RunFolderBusy, RunLock
 
 

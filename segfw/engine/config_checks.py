@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 TEST_MODES = ("whole", "slide")
 AMP_DTYPES = ("bf16", "fp16")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 ADVICE = "lower optimizer.lr, set trainer.grad_clip, or check the data; the last good checkpoint is kept"
 

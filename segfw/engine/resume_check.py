@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 # keys that describe how this launch runs, not the run itself
 LAUNCH_KEYS = ("run_dir", "resume", "overwrite", "resume_allow_changes", "device")
@@ -37,17 +35,6 @@ def config_changes(saved: Mapping, current: Mapping) -> list[tuple[str, Any, Any
         if old != new:
             changes.append((key, old, new))
     return changes
-
-
-def apply_overrides(saved: DictConfig, cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
-    """``saved`` with each key the command line set (``a.b=v``, ``group/x=y``) taken from ``cfg``."""
-    merged = OmegaConf.create(OmegaConf.to_container(saved, resolve=True))
-    paths = sorted({o.split("=", 1)[0].lstrip("+~").replace("/", ".") for o in overrides}, key=lambda p: p.count("."))
-    for path in paths:
-        value = OmegaConf.select(cfg, path, throw_on_missing=False)
-        value = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-        OmegaConf.update(merged, path, value, merge=False, force_add=True)
-    return merged
 
 
 def protected(key: str) -> bool:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segfw.atomic_write import WriteError, describe_write_failure, write_text
 from segfw.engine.distributed import broadcast_object, is_main_process
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 from segfw.run_lock import RunLock
 
 OUTPUTS = Path("outputs")

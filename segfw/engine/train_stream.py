@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def _mix(*values: int) -> int:

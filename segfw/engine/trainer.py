@@ -6,7 +6,6 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,12 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from segfw.atomic_write import write_text
 from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
-from segfw.atomic_write import write_text
 from segfw.engine.checkpoint import (
-    load_checkpoint,
-    newest_checkpoint,
     prune_iteration_checkpoints,
     restore_rng_states,
     rng_states,
@@ -28,19 +25,18 @@ from segfw.engine.checkpoint import (
 )
 from segfw.engine.config_checks import check_train_config
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
-from segfw.engine.device import autocast, autocast_dtype, resolve_device
+from segfw.engine.device import autocast, autocast_dtype
 from segfw.engine.evaluator import EvalResult, evaluate, predict_batch
 from segfw.engine.finite_guard import FiniteGuard, check_finite_weights
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
-from segfw.engine.resume_check import LAUNCH_KEYS, apply_overrides, check_changes, check_classes, config_changes, describe_changes
+from segfw.engine.resume_check import check_classes
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.stop_signals import StopRequested, StopSignals
-from segfw.data.errors import SkippedSample
+from segfw.errors import ConfigError, SkippedSample
 from segfw.metrics import format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
-from segfw.registry import ConfigError
 
 
 class LossStep(nn.Module):
@@ -299,44 +295,3 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
-
-
-def resumed_config(cfg: DictConfig, folder: RunFolder, overrides: Sequence[str] | None) -> tuple[DictConfig, dict]:
-    """The config a resumed run continues with, and the checkpoint it continues from.
-
-    The saved config is the base; with ``overrides`` (a tool's command line) only those keys come from
-    ``cfg``; with None, ``cfg`` is taken as given. Changes are printed; the model and schedule length may
-    only change with ``resume_allow_changes=true``.
-    """
-    path = newest_checkpoint(folder.checkpoints)
-    state = load_checkpoint(path)
-    state["_path"] = path
-    saved = OmegaConf.create(state["config"])
-    if overrides is not None:
-        run_keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in LAUNCH_KEYS]
-        cfg_launch = {key: cfg.get(key) for key in LAUNCH_KEYS if key in cfg}
-        cfg = OmegaConf.merge(apply_overrides(saved, cfg, run_keys), cfg_launch)
-    changes = config_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
-    check_changes(changes, bool(cfg.get("resume_allow_changes")), str(folder.path))
-    if dist_utils.is_main_process():
-        print(describe_changes(changes))
-    return cfg, state
-
-
-def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
-    """Run the training job a composed ``train`` config describes; returns the final metrics.
-
-    ``overrides``: the command line that composed ``cfg`` (what a resumed run changes; see :func:`resumed_config`).
-    """
-    check_train_config(cfg)  # before anything is built or written
-    device = resolve_device(cfg.device, dist_utils.local_rank())
-    dist_utils.init_distributed(device)
-    try:
-        with RunFolder(cfg) as folder:
-            state = None
-            if cfg.resume:
-                cfg, state = resumed_config(cfg, folder, overrides)
-                check_train_config(cfg)
-            return Trainer(cfg, device, folder, state).run()
-    finally:
-        dist_utils.shutdown_distributed()

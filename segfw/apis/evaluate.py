@@ -10,14 +10,15 @@ import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
+from segfw.apis.run import Run
+from segfw.atomic_write import write_text
 from segfw.engine import distributed as dist_utils
-from segfw.engine.checkpoint import model_from_checkpoint
 from segfw.engine.data import build_eval_loader, build_split
 from segfw.engine.device import autocast_dtype, resolve_device
 from segfw.engine.evaluator import evaluate
-from segfw.engine.saved_run import find_checkpoint, merge_run_config
+from segfw.errors import ConfigError
+from segfw.output_guard import refuse_output_inside_inputs
 from segfw.metrics import format_table
-from segfw.registry import ConfigError
 
 
 def prediction_writer(dataset, folder: Path):
@@ -34,15 +35,19 @@ def prediction_writer(dataset, folder: Path):
     return write
 
 
-def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
-    """Evaluate ``run_dir``'s or ``checkpoint``'s model; writes ``eval.json`` and returns the summary."""
+def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
+    """Evaluate ``run_dir``'s or ``checkpoint``'s model on the run's settings with ``overrides`` (the command
+    line's keys, taken from ``cfg``) merged in; writes ``eval.json`` and returns the summary."""
     device = resolve_device(cfg.device, dist_utils.local_rank())
     dist_utils.init_distributed(device)
     try:
-        checkpoint = find_checkpoint(cfg)
-        model, run_cfg, classes = model_from_checkpoint(checkpoint, device)
-        settings = merge_run_config(run_cfg, cfg, overrides)
+        run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
+        settings = run.settings(cfg, overrides)
+        checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes
         dataset = build_split(settings, "val")
+        for option in ("save_predictions", "output"):
+            if cfg.get(option):
+                refuse_output_inside_inputs(cfg.get(option), option, {"dataset root": dataset.root})
         if list(dataset.classes) != classes:
             raise ConfigError(
                 f"the model was trained on {len(classes)} classes ({', '.join(classes[:5])}, ...) but dataset "
@@ -55,9 +60,8 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
         if dist_utils.is_main_process():
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
             print(format_table(result.summary))
-            output = Path(cfg.output) if cfg.get("output") else (Path(cfg.run_dir) if cfg.get("run_dir") else checkpoint.parent.parent) / "eval.json"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(result.summary, indent=2))
+            output = Path(cfg.output) if cfg.get("output") else run.folder / "eval.json"
+            write_text(output, json.dumps(result.summary, indent=2))
             print(f"wrote {output}")
         return result.summary
     finally:

@@ -21,7 +21,8 @@ from segfw.engine.data import build_split
 from segfw.models.conversion import convert_state
 from segfw.models.segmentor import build_segmentor
 from segfw.models.state_dict import load_checked
-from segfw.registry import DATASETS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import DATASETS
 
 TOOL_KEYS = ("from", "input", "output")
 
