@@ -82,7 +82,7 @@ def test_infer_export_and_resume_refuse_the_crafted_file(genuine, tmp_path, comp
     run = tmp_path / "run"
     crafted_checkpoint(genuine, run / "checkpoints" / "last.pt", marker)
     (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "photo.png").write_bytes(genuine.read_bytes()[:0] or b"\x89PNG")  # listed, never read
+    (tmp_path / "images" / "photo.png").write_bytes(b"never read: the checkpoint is refused first")
     calls = {
         "infer": lambda: infer_files(compose("infer", [f"checkpoint={crafted}", f"input={tmp_path / 'images'}",
                                                        f"output={tmp_path / 'out'}", "device=cpu"]), []),
