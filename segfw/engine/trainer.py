@@ -191,7 +191,11 @@ class Trainer:
                 self.scaler.scale(loss / accumulate).backward()
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float() / accumulate
-        values = torch.stack([*totals.values(), sum(totals.values())]).tolist()  # one device sync per step
+        stacked = torch.stack([*totals.values(), sum(totals.values())])
+        if dist_utils.world_size() > 1:  # every rank sees a nan of any rank (and logs the mean), so all stop together
+            torch.distributed.all_reduce(stacked)
+            stacked /= dist_utils.world_size()
+        values = stacked.tolist()  # one device sync per step
         logged = dict(zip([*totals, "loss"], values))
         if self.finite.step_is_bad(logged, self.iteration + 1):
             self.optimizer.zero_grad(set_to_none=True)  # skipped: the weights stay as they were
