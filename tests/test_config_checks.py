@@ -47,3 +47,10 @@ def test_an_unset_dataset_root_is_named(compose, tmp_path):
 def test_the_shipped_defaults_pass(compose, tmp_path):
     assert train_config_problems(compose("train", tiny_overrides(tmp_path))) == []
     assert train_config_problems(compose("train", [])) == []
+
+
+def test_every_shipped_recipe_passes(compose):
+    from conftest import CONFIGS
+
+    for recipe in sorted((CONFIGS / "experiment").glob("*.yaml")):
+        assert train_config_problems(compose("train", [f"experiment={recipe.stem}"])) == [], recipe.name
