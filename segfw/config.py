@@ -38,6 +38,8 @@ class TrainerConfig:
     keep_checkpoints: int = 1
     checkpoint_interval: int = 0  # 0: only at evaluations and at the end
     max_bad_steps: int = 0  # steps with a nan/inf loss skipped before the run stops (0: stop at the first)
+    best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
+    best_mode: str = "max"  # max | min
 
 
 @dataclass

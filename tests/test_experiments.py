@@ -78,3 +78,23 @@ def test_command_line_beats_the_recipe(compose):
     assert cfg.model.head.name == "sp_head" and cfg.dataset.name == "ade20k" and cfg.augment.val[0].max_size == 512
     resolved = OmegaConf.to_container(cfg.augment, resolve=True)
     assert resolved["train"][4]["height"] == 480
+
+
+def test_context_ablation_baseline_is_mmseg_fcn_and_only_the_neck_varies(compose):
+    """identity in the ablation's context stage has fcn_r50-d8's layers (mmseg's FCN, whose head-level
+    equality with the stage is tested in test_mmseg_context_heads.py); the other variants differ in the neck only."""
+    import segfw
+
+    def model(overrides):
+        cfg = compose("train", overrides + ["model.backbone.pretrained=null"]).model
+        return cfg, segfw.build_segmentor(OmegaConf.to_container(cfg, resolve=True), num_classes=150)
+
+    ablation = ["experiment=context_ablation_r50-d8_ade20k", "dataset.root=/data"]
+    _, baseline = model(ablation + ["model/neck=identity"])
+    _, fcn = model(["model=fcn_r50-d8"])
+    shapes = lambda m: sorted(tuple(p.shape) for p in m.state_dict().values())  # noqa: E731
+    assert shapes(baseline) == shapes(fcn)
+    cfg, criss_cross = model(ablation + ["model/neck=criss_cross"])
+    assert (cfg.neck.reduce, cfg.neck.concat_input, cfg.head.num_convs) == (512, True, 0)
+    for part in ("backbone", "head", "aux_head"):
+        assert shapes(getattr(criss_cross, part)) == shapes(getattr(baseline, part))

@@ -8,8 +8,9 @@ from segfw.cli import hydra_tool
 
 
 @hydra_tool("train")
-def main(cfg: DictConfig) -> None:
-    train(cfg, command_line_overrides())
+def main(cfg: DictConfig) -> float | None:
+    """Returns the best value of ``trainer.best_metric``, so Hydra sweepers (Optuna) can optimise it."""
+    return train(cfg, command_line_overrides())["best"]["value"]
 
 
 if __name__ == "__main__":

@@ -55,6 +55,6 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
             if cfg.resume:
                 cfg, state = resumed_config(cfg, folder, overrides)
                 check_train_config(cfg)
-            return Trainer(cfg, device, folder, state).run()
+            return Trainer(cfg, device, folder, state, overrides or ()).run()
     finally:
         dist_utils.shutdown_distributed()

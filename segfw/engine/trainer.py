@@ -6,6 +6,7 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,13 +18,14 @@ from tqdm import tqdm
 from segfw.atomic_write import write_text
 from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
+from segfw.engine.best_metric import BestMetric
 from segfw.engine.checkpoint import (
     prune_iteration_checkpoints,
     restore_rng_states,
     rng_states,
     save_checkpoint,
 )
-from segfw.engine.config_checks import check_train_config
+from segfw.engine.console import SmoothedValue, describe_device, end_summary, resume_command, start_banner
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
 from segfw.engine.device import autocast, autocast_dtype
 from segfw.engine.evaluator import EvalResult, evaluate, predict_batch
@@ -35,7 +37,7 @@ from segfw.engine.resume_check import check_classes
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.stop_signals import StopRequested, StopSignals
 from segfw.errors import ConfigError, SkippedSample
-from segfw.metrics import format_table
+from segfw.metrics import confusion_csv, format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
 
 
@@ -64,9 +66,12 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 class Trainer:
     """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device, folder: RunFolder, resume_state: dict | None = None):
-        """``folder``: the checked, locked run folder; ``resume_state``: the checkpoint to continue (resume=true).
-        Nothing is written into the folder here; :meth:`run` writes ``config.yaml`` once all checks passed."""
+    def __init__(self, cfg: DictConfig, device: torch.device, folder: RunFolder, resume_state: dict | None = None,
+                 overrides: Sequence[str] = ()):
+        """``folder``: the checked, locked run folder; ``resume_state``: the checkpoint to continue (resume=true);
+        ``overrides``: the command line's overrides, for the resume command the banner prints. Nothing is
+        written into the folder here; :meth:`run` writes ``config.yaml`` once all checks passed."""
+        self.overrides = list(overrides)
         self.cfg, self.device, self.t, self.folder = cfg, device, cfg.trainer, folder
         self.main = dist_utils.is_main_process()
         seed_everything(cfg.seed, self.t.deterministic)
@@ -99,7 +104,8 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, self.t.max_iters)
         self.amp_dtype = autocast_dtype(device, self.t.amp, self.t.amp_dtype)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.iteration, self.best_miou = 0, float("-inf")
+        self.iteration = 0
+        self.best = BestMetric(self.t.best_metric, self.t.best_mode)
         self.finite = FiniteGuard(self.t.get("max_bad_steps", 0))
         self.stop = StopSignals()
         if resume_state is not None:
@@ -114,7 +120,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": self.iteration,
-            "best_miou": self.best_miou,
+            "best": self.best.state_dict(),
             "rng": rng_states(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "classes": self.classes,
@@ -144,7 +150,8 @@ class Trainer:
                               f"resume with the run's own model settings or start a new run_dir") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.iteration, self.best_miou = state["iteration"], state["best_miou"]
+        self.iteration = state["iteration"]
+        self.best.load_state_dict(state.get("best", {}))
         restore_rng_states(state["rng"])
         if self.main:
             print(f"resumed from {state['_path']} at iteration {self.iteration}")
@@ -213,6 +220,7 @@ class Trainer:
         dist_utils.broadcast_buffers(self.model)
         result = evaluate(self.model, self.val_loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
                           num_samples=self.t.num_vis_images)
+        self.last_confusion = result.confusion
         if self.main:
             print(f"\niteration {self.iteration}: evaluation on {len(self.val_set)} images\n{format_table(result.summary)}")
             self.logger.evaluation(result.summary, self.iteration)
@@ -246,8 +254,11 @@ class Trainer:
         stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
         self._loader_iter = iter(stream)
         batches = self.skipped.filter(self._loader_iter, total=len(self.train_set))
+        if self.main:
+            print(self.banner(), flush=True)
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
+        smoothed = SmoothedValue()  # the bar shows an exponential moving average of the loss
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
         while self.iteration < self.t.max_iters:
             losses = self._train_step(batches)
@@ -255,7 +266,7 @@ class Trainer:
             images_seen += images_per_step
             lr = self.optimizer.param_groups[0]["lr"]
             bar.update(1)
-            bar.set_postfix(loss=f"{losses['loss']:.3f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{smoothed.update(losses['loss']):.3f}", lr=f"{lr:.2e}")
             if self.iteration % self.t.log_interval == 0 or self.iteration == self.t.max_iters:
                 elapsed = time.perf_counter() - tic
                 scalars = {**losses, "lr": lr, "images_per_s": images_seen / max(elapsed, 1e-9)}
@@ -266,9 +277,8 @@ class Trainer:
             last = self.iteration == self.t.max_iters
             if last or self.iteration % self.t.eval_interval == 0:
                 summary = self.validate().summary
-                improved = summary["mIoU"] is not None and summary["mIoU"] > self.best_miou
-                self.best_miou = max(self.best_miou, summary["mIoU"] or float("-inf"))
-                self.save(best=improved)
+                self.save(best=self.best.update(summary, self.iteration))
+                bar.unpause()  # the bar's rate and ETA count training time only
             elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
                 self.save()
             if self.stop.requested(self.device):
@@ -284,12 +294,21 @@ class Trainer:
             print(self.skipped.summary())
         if summary is None:  # resumed at max_iters
             summary = self.validate().summary
+        summary = {**summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
         if self.main:
             write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
+            write_text(self.run_dir / "confusion.csv", confusion_csv(self.last_confusion, self.classes))
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
+            print(end_summary(self.best.name, self.best.value, self.best.iteration, self.run_dir,
+                              self.ckpt_dir / "best.pt", self.run_dir / "metrics.json"))
         return summary
+
+    def banner(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        sizes = {"train": len(self.train_set), "val": len(self.val_set)}
+        return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir, self.overrides))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
