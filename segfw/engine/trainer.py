@@ -31,6 +31,7 @@ from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
+from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import prepare_run_dir
 from segfw.metrics import format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
@@ -214,9 +215,13 @@ class Trainer:
         batches = self.skipped.filter(iter(stream))
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
+        train_seconds, start_iteration = 0.0, self.iteration
+        reset_peak_memory(self.device)
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
         while self.iteration < self.t.max_iters:
+            step_tic = time.perf_counter()
             losses = self._train_step(batches)
+            train_seconds += time.perf_counter() - step_tic
             self.iteration += 1
             images_seen += images_per_step
             lr = self.optimizer.param_groups[0]["lr"]
@@ -251,6 +256,7 @@ class Trainer:
             summary = self.validate().summary
         if self.main:
             (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+            write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})

@@ -1,0 +1,1 @@
+"""Analyses over models and runs: benchmarks, FLOPs, comparisons of runs."""
