@@ -23,6 +23,7 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, Callable[..., Any]] = {}
+        self._resolvers: list[Callable[[str], Callable[..., Any] | None]] = []
 
     def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering a class or function under ``name``."""
@@ -35,6 +36,13 @@ class Registry:
 
         return decorate
 
+    def add_resolver(self, resolver: Callable[[str], Callable[..., Any] | None]) -> None:
+        """Serve names that are not registered one by one: ``resolver(name)`` returns a constructor or None.
+
+        E.g. every timm model name becomes a backbone without registering thousands of entries.
+        """
+        self._resolvers.append(resolver)
+
     def names(self) -> list[str]:
         return sorted(self._entries)
 
@@ -43,6 +51,10 @@ class Registry:
 
     def get(self, name: str) -> Callable[..., Any]:
         if name not in self._entries:
+            for resolver in self._resolvers:
+                factory = resolver(str(name))
+                if factory is not None:
+                    return factory
             close = difflib.get_close_matches(str(name), self._entries, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(

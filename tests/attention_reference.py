@@ -42,11 +42,12 @@ def score_row(score: nn.Module, name: str, q: Tensor, keys: Tensor) -> Tensor:
 
 
 def normalize_row(name: str, scores: Tensor) -> Tensor:
+    """Weights of one query's n scores: softmax, or sigmoid gates with the bias −log n."""
     if name == "softmax":
         e = torch.exp(scores - scores.max())
         return e / e.sum()
     if name == "sigmoid":
-        return 1 / (1 + torch.exp(-scores))
+        return 1 / (1 + torch.exp(-(scores - math.log(scores.numel()))))
     raise KeyError(name)
 
 

@@ -67,6 +67,27 @@ def test_normalizer_matches_formula(name):
     torch.testing.assert_close(NORMALIZERS.get(name)()(scores), expected, rtol=1e-12, atol=1e-12)
 
 
+def test_sigmoid_output_scale_does_not_grow_with_the_number_of_keys():
+    """Same query/key/value statistics, 64 vs 384 keys: the sigmoid attention output keeps its scale
+    (an unbiased sum of gates, Σ σ(s) v, grows about 6x here, which the test would catch)."""
+    g = torch.Generator().manual_seed(0)
+    attention = Attention(32, "scaled_dot", "sigmoid")
+
+    def output_scale(n_key, gates):
+        q = torch.randn(4, 50, 32, generator=g, dtype=torch.float64)
+        k = torch.randn(4, n_key, 32, generator=g, dtype=torch.float64)
+        v = 1 + torch.randn(4, n_key, 16, generator=g, dtype=torch.float64)  # values with a mean, as features have
+        return gates(q, k).mul(v.unsqueeze(1)).sum(2).abs().mean() if gates else attention(q, k, v).abs().mean()
+
+    ratio = output_scale(384, None) / output_scale(64, None)
+    assert 0.8 < ratio < 1.25, ratio  # 1.07 measured
+
+    def unbiased(q, k):
+        return (q @ k.transpose(1, 2) / 32**0.5).sigmoid().unsqueeze(-1)
+
+    assert output_scale(384, unbiased) / output_scale(64, unbiased) > 5
+
+
 @pytest.mark.parametrize("heads", [1, 2])
 @pytest.mark.parametrize("normalize", NORMALIZER_NAMES)
 @pytest.mark.parametrize("score", SCORE_NAMES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attention_reference as ref
 import pytest
 import torch
@@ -40,10 +42,38 @@ def linear(layer, x):
     return x @ layer.weight.T + layer.bias
 
 
+def sinusoid(p, dim):
+    """The sinusoidal code of index p, written out: [sin(p ω_0), cos(p ω_0), sin(p ω_1), ...]."""
+    code = [math.sin(p * 10000 ** (-2 * (i // 2) / dim)) if i % 2 == 0 else math.cos(p * 10000 ** (-2 * (i // 2) / dim))
+            for i in range(dim)]
+    return torch.tensor(code, dtype=torch.float64)
+
+
+def strip_position_codes(neck, height, width):
+    """Pixel and strip position terms per head slice: pixel (i, j) → [r_i, c_j], row strip i → [r_i, 0],
+    column strip j → [0, c_j], repeated over the heads."""
+    positions = neck.positions
+    dr, dc, heads = positions.row_dim, positions.col_dim, positions.heads
+    if positions.mode == "learned":
+        rows, cols = positions.rows, positions.cols  # tests use maps of the table's length
+        assert rows.shape[0] == height and cols.shape[0] == width
+    else:
+        rows = torch.stack([sinusoid(i, dr) for i in range(height)]) if dr else torch.zeros(height, 0, dtype=torch.float64)
+        cols = torch.stack([sinusoid(j, dc) for j in range(width)])
+    pixel = torch.stack([torch.cat([rows[i], cols[j]]) for i in range(height) for j in range(width)])
+    strip = torch.stack([torch.cat([rows[i], torch.zeros(dc, dtype=torch.float64)]) for i in range(height)]
+                        + [torch.cat([torch.zeros(dr, dtype=torch.float64), cols[j]]) for j in range(width)])
+    return pixel.repeat(1, heads), strip.repeat(1, heads)
+
+
 def strip_attention_reference(neck, x):
     query = ref.conv1x1(neck.query, x).flatten(2).transpose(1, 2)
     strips = explicit_strips(x)
-    out = neck.attention(query, linear(neck.key, strips), linear(neck.value, strips))
+    key = linear(neck.key, strips)
+    if neck.positions is not None:
+        pixel, strip = strip_position_codes(neck, *x.shape[-2:])
+        query, key = query + pixel, key + strip
+    out = neck.attention(query, key, linear(neck.value, strips))
     out = out.transpose(1, 2).reshape(x.shape[0], -1, *x.shape[-2:])
     return x + neck.gamma * ref.conv1x1(neck.project, out)
 
@@ -103,6 +133,53 @@ def test_strip_attention_is_the_core_on_explicit_strips(score, normalize, heads)
     x = feature_map()
     neck = ref.randomize(StripAttention(16, reduction=2, score=score, normalize=normalize, heads=heads))
     torch.testing.assert_close(neck(x), strip_attention_reference(neck, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("heads", [1, 3])
+@pytest.mark.parametrize("position", ["none", "sinusoidal", "learned"])
+def test_strip_attention_positions_match_their_formula(position, heads):
+    x = feature_map(channels=24, height=13, width=13)
+    neck = StripAttention(24, reduction=2, heads=heads, position=position)
+    if position == "learned":
+        neck.positions = type(neck.positions)(12, heads, "learned", length=13)
+    neck = ref.randomize(neck)
+    torch.testing.assert_close(neck(x), strip_attention_reference(neck, x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("position", ["sinusoidal", "learned"])
+def test_with_positions_a_pixel_finds_its_own_row_and_column(position):
+    """On a spatially constant map all strips are equal: without position terms every pixel gets the
+    same output; with them the output differs between rows (and columns)."""
+    x = torch.ones(1, 16, 9, 11, dtype=torch.float64) * torch.randn(1, 16, 1, 1, dtype=torch.float64)
+    outputs = {}
+    for mode in ("none", position):
+        torch.manual_seed(0)
+        neck = StripAttention(16, reduction=2, position=mode).double()
+        with torch.no_grad():
+            neck.gamma.fill_(1.0)
+            outputs[mode] = neck(x)
+    blind, aware = outputs["none"], outputs[position]
+    torch.testing.assert_close(blind, blind[..., :1, :1].expand_as(blind))  # cannot differ: no position at all
+    assert (aware[..., 0, :] - aware[..., 4, :]).abs().max() > 1e-3  # rows differ
+    assert (aware[..., :, 0] - aware[..., :, 5]).abs().max() > 1e-3  # columns differ
+
+
+def test_sinusoidal_codes_make_the_own_row_strip_the_best_match():
+    from segfw.models.attention.strip_positions import StripPositions
+
+    query_pos, key_pos = StripPositions(32, mode="sinusoidal")(7, 5, like=torch.zeros(1))
+    rows = (query_pos @ key_pos[:7].T).argmax(dim=1).view(7, 5)  # best row strip of each pixel
+    cols = (query_pos @ key_pos[7:].T).argmax(dim=1).view(7, 5)
+    assert torch.equal(rows, torch.arange(7)[:, None].expand(7, 5))
+    assert torch.equal(cols, torch.arange(5)[None].expand(7, 5))
+
+
+def test_learned_positions_resize_to_other_map_sizes_and_train():
+    neck = StripAttention(16, reduction=2, position="learned")
+    x = torch.randn(2, 16, 13, 21)
+    neck.gamma.data.fill_(1.0)
+    neck(x).square().mean().backward()
+    assert neck.positions.rows.grad.abs().sum() > 0 and neck.positions.cols.grad.abs().sum() > 0
 
 
 def test_strip_attention_core_itself_matches_its_loop_reference():

@@ -33,7 +33,7 @@ def test_cityscapes_label_ids_to_train_ids_resumes(tmp_path):
     report = convert_cityscapes(tmp_path, workers=2)
     assert (report.converted, report.skipped) == (1, 2)
     assert all(p.stat().st_mtime_ns == stamps[p] for p in outputs[1:])
-    assert not list(tmp_path.rglob("*.partial"))
+    assert not list(tmp_path.rglob(".*.tmp"))  # no temporary file of atomic_write left
     dataset = DATASETS.build({"name": "cityscapes", "root": str(tmp_path)}, split="train")
     assert all(s.label.name.endswith("labelTrainIds.png") for s in dataset.samples)
 

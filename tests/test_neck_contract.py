@@ -56,6 +56,8 @@ def test_yaml_names_the_neck_and_lists_every_parameter_with_its_default(name):
     node = yaml_node(name)
     assert node.pop("name") == name
     assert node.pop("level") is None, f"{path} must say 'level: null' (build_neck's level; null = the deepest)"
+    assert node.pop("reduce") is None and node.pop("concat_input") is False, (
+        f"{path} must say 'reduce: null' and 'concat_input: false' (build_neck's context stage, off by default)")
     signature = inspect.signature(segfw.NECKS.get(name))
     defaults = {k: p.default for k, p in signature.parameters.items() if k != "in_channels"}
     assert sorted(node) == sorted(defaults), f"{path} must list exactly the constructor's keyword arguments"

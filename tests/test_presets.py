@@ -45,7 +45,8 @@ def test_preset_builds_and_trains_one_step(preset, compose):
     masks = torch.randint(0, NUM_CLASSES, (2, 33, 33))
     masks[:, :5] = 255
     losses = model.losses(images, masks)
-    assert set(losses) == {"loss_ce", "loss_aux"}
+    sides = {f"loss_{name}" for name in model_cfg.get("side_heads") or {}}
+    assert set(losses) == {"loss_ce", "loss_aux"} | sides
     sum(losses.values()).backward()
     assert model.backbone.stem[0].weight.grad is not None
 

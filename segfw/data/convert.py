@@ -12,7 +12,6 @@ name and renamed when complete, and outputs that exist are skipped: an interrupt
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -22,6 +21,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from segfw.atomic_write import atomic_write, write_text
 from segfw.data.datasets.base import apply_label_table, label_table
 from segfw.data.datasets.cityscapes import LABEL_ID_TO_TRAIN_ID
 from segfw.data.datasets.coco_stuff import RAW_TO_TRAIN_ID
@@ -42,11 +42,9 @@ class Report:
 
 
 def save_png(ids: np.ndarray, target: Path) -> None:
-    """Write (H, W) uint8 ids as an 8-bit PNG atomically: a crash never leaves a half-written file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial_file = target.with_name(f".{target.name}.partial")
-    Image.fromarray(ids.astype(np.uint8), mode="L").save(partial_file, format="PNG")
-    os.replace(partial_file, target)
+    """Write (H, W) uint8 ids as an 8-bit PNG atomically (unique temporary name): a crash never leaves a
+    half-written file, two concurrent conversions never share a temporary file."""
+    atomic_write(target, lambda tmp: Image.fromarray(ids.astype(np.uint8), mode="L").save(tmp, format="PNG"))
 
 
 def run_jobs(convert: Callable[[Path, Path], None], jobs: Sequence[Job], workers: int, description: str) -> int:
@@ -147,8 +145,8 @@ def convert_voc_aug(voc_root: Path, sbd_root: Path, workers: int = 4) -> Report:
     lists = voc / "ImageSets" / "Segmentation"
     voc_train, voc_val = set(_names(lists / "train.txt")), set(_names(lists / "val.txt"))
     sbd_all = set(_names(sbd / "train.txt")) | set(_names(sbd / "val.txt"))
-    (lists / "aug.txt").write_text("".join(f"{n}\n" for n in sorted(sbd_all - voc_train - voc_val)))
-    (lists / "trainaug.txt").write_text("".join(f"{n}\n" for n in sorted((sbd_all | voc_train) - voc_val)))
+    write_text(lists / "aug.txt", "".join(f"{n}\n" for n in sorted(sbd_all - voc_train - voc_val)))
+    write_text(lists / "trainaug.txt", "".join(f"{n}\n" for n in sorted((sbd_all | voc_train) - voc_val)))
     return Report(done, len(sources) - done, out)
 
 

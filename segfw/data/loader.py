@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -56,7 +57,11 @@ def limit_opencv_threads() -> None:
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: reseed numpy, random and the augmentations from torch's per-worker seed."""
+    """``worker_init_fn``: reseed numpy, random and the augmentations from torch's per-worker seed; ignore
+    SIGINT/SIGTERM, so a signal to the whole process group (Ctrl-C, SLURM, ``timeout``) reaches the main
+    process alone, which saves and then shuts its workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     info = get_worker_info()
     seed = info.seed % 2**32
     np.random.seed(seed)

@@ -1,53 +1,98 @@
-"""Checkpoints: written atomically, holding everything needed to resume bit-exactly or rebuild the model."""
+"""Checkpoints: written atomically, holding everything needed to resume bit-exactly or rebuild the model.
+
+A checkpoint holds tensors and plain Python values only (the RNG states too), so it is loaded with
+``torch.load(weights_only=True)``: a file carrying pickled code is refused before any of it runs.
+"""
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy._core.multiarray import _reconstruct
 import torch
 from omegaconf import OmegaConf
 
+from segfw.atomic_write import atomic_write
 from segfw.registry import ConfigError
 
 _ITER_NAME = re.compile(r"iter_(\d+)\.pt$")
+_UNSAFE_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
+# numpy arrays in checkpoints written before the RNG state became tensors: only these globals are allowed
+_LEGACY_NUMPY = [np.ndarray, np.dtype, np.dtypes.UInt32DType, _reconstruct]
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy, torch (and CUDA) RNG states as plain values and tensors (``weights_only``-loadable)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    states = {
+        "python": random.getstate(),  # (version, tuple of ints, float | None)
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    random.setstate(tuple(states["python"][:1]) + (tuple(states["python"][1]),) + tuple(states["python"][2:]))
+    numpy_state = states["numpy"]
+    if isinstance(numpy_state, dict):
+        keys = numpy_state["keys"].numpy().astype(np.uint32)
+        numpy_state = (numpy_state["kind"], keys, numpy_state["pos"], numpy_state["has_gauss"],
+                       numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` through a temporary file, so a crash never leaves a half checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Write ``state`` to ``path`` through a unique temporary file, so a crash never leaves a half checkpoint
+    and concurrent writers never share a temporary name; a full or read-only disk raises a one-line WriteError."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a Python file: a failed write surfaces as an OSError with its errno
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename makes it the checkpoint
+
+    atomic_write(path, write)
+
+
+def refusal(path: Path, error: pickle.UnpicklingError) -> str:
+    """One line for a checkpoint ``torch.load(weights_only=True)`` refused."""
+    match = _UNSAFE_GLOBAL.search(str(error))
+    what = f"a reference to code ({match.group(1)})" if match else "objects other than tensors and plain values"
+    return (f"checkpoint '{path}' refused: it holds {what}, and loading it could run code; segfw checkpoints "
+            "hold tensors and plain values only, so this file was not written by segfw or was altered")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's state dict, loaded with ``weights_only=True`` (code in the file never runs)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"checkpoint '{path}' does not exist; give checkpoint=FILE or run_dir=PATH of a trained run")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_LEGACY_NUMPY):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ConfigError(refusal(path, error)) from None
     except Exception as error:
-        raise ConfigError(f"checkpoint '{path}' cannot be read ({type(error).__name__}: {error}); is it a segfw checkpoint?") from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError(f"checkpoint '{path}' cannot be read ({type(error).__name__}: {first}); "
+                          "is it a complete segfw checkpoint?") from None
+    missing = [key for key in ("model", "config", "classes") if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ConfigError(f"checkpoint '{path}' is not a segfw checkpoint (no {', '.join(missing)}); a bare state dict or "
+                          "another framework's checkpoint must be converted first")
+    return state
 
 
 def prune_iteration_checkpoints(folder: Path, keep: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from segfw.models.param_groups import split_weight_decay
 from segfw.registry import ConfigError
 
 
@@ -26,7 +27,7 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     """``cfg``: ``{name: sgd|adamw, lr, weight_decay, head_lr_mult, momentum | betas}``."""
     cfg = dict(cfg)
     name, lr, mult = cfg.pop("name"), float(cfg.pop("lr")), float(cfg.pop("head_lr_mult", 1.0))
-    groups = parameter_groups(model, lr, mult)
+    groups = split_weight_decay(parameter_groups(model, lr, mult), model)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, **cfg)
     if name == "adamw":

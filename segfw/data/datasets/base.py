@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from segfw.data.errors import BadSampleError, SkippedSample
-from segfw.data.io import read_image, read_label
+from segfw.data.io import exif_orientation, read_image, read_label
 from segfw.registry import ConfigError
 
 IGNORE_INDEX = 255
@@ -57,6 +57,19 @@ class Sample:
         if self.missing == "both":
             return f"{self.image}: listed in the split file, but neither it nor its label {self.label} exists"
         return None
+
+
+def by_stem(paths: Iterable[Path], what: str = "files") -> dict[str, Path]:
+    """``paths`` keyed by file stem; two files with one stem (``s03.jpg`` and ``s03.png``) raise BadSampleError."""
+    found: dict[str, Path] = {}
+    for path in sorted(paths):
+        if path.stem in found:
+            raise BadSampleError(
+                f"{found[path.stem]} and {path.name}: two {what} named '{path.stem}'; one would be dropped or "
+                "overwritten, so remove or rename one of them"
+            )
+        found[path.stem] = path
+    return found
 
 
 def index_files(folder: Path, pattern: str, suffix: str) -> dict[str, Path]:
@@ -226,9 +239,14 @@ class SegmentationDataset(Dataset):
         image = read_image(sample.image)
         raw = read_label(sample.label)
         if raw.shape != image.shape[:2]:
+            orientation = exif_orientation(sample.image)
+            rotated = (
+                f" after applying its EXIF orientation {orientation} (the photo is rotated/mirrored when shown;"
+                " the label must match the image as shown)" if orientation != 1 else ""
+            )
             raise BadSampleError(
                 f"{sample.label}: label is {raw.shape[1]}x{raw.shape[0]} but its image {sample.image.name} "
-                f"is {image.shape[1]}x{image.shape[0]} (W x H); a label must have its image's size"
+                f"is {image.shape[1]}x{image.shape[0]} (W x H){rotated}; a label must have its image's size"
             )
         return image, self.map_labels(raw, sample.label)
 

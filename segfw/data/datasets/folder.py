@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from segfw.data.datasets.base import Sample, SegmentationDataset, pair_samples
+from segfw.data.datasets.base import Sample, SegmentationDataset, by_stem, pair_samples
 from segfw.data.errors import BadSampleError
 from segfw.registry import DATASETS
 from segfw.visualize import default_palette
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
 LAYOUT = "root/images/<split>/*.{jpg,png}, root/masks/<split>/*.png (uint8 class ids, 255 = ignore), root/classes.txt"
 
 
@@ -32,14 +33,25 @@ class FolderDataset(SegmentationDataset):
         if not classes_file.is_file():
             raise BadSampleError(f"{classes_file}: not found. Expected layout: {LAYOUT}")
         self.classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
+        if not self.classes:
+            raise BadSampleError(
+                f"{classes_file}: holds no class names; write one name per line, line k naming the class of mask id k"
+            )
         self.palette = default_palette(len(self.classes))
         super().__init__(root, split, transform, on_bad_sample)
 
     def find_samples(self) -> list[Sample]:
         image_dir = self.require(self.root / "images" / self.split, "split folder")
         mask_dir = self.require(self.root / "masks" / self.split, "split folder")
-        images = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-        masks = {p.stem: p for p in sorted(mask_dir.glob("*.png"))}
+        images = by_stem((p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), "images")
+        lossy = sorted(p for p in mask_dir.iterdir() if p.suffix.lower() in LOSSY_MASK_SUFFIXES)
+        if lossy:
+            more = f" (and {len(lossy) - 1} more)" if len(lossy) > 1 else ""
+            raise BadSampleError(
+                f"{lossy[0]}{more}: JPEG masks are lossy (compression changes class ids along every edge); "
+                "save masks as PNG from the original ids"
+            )
+        masks = by_stem((p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"), "masks")
         return pair_samples(
             images, masks, lambda stem: image_dir / f"{stem}.jpg", lambda stem: mask_dir / f"{stem}.png"
         )

@@ -64,7 +64,8 @@ class CrissCross(nn.Module):
         index = torch.arange(height, device=x.device)
         self_in_column = (index[:, None] == index[None, :]).unsqueeze(1)  # (H, 1, H): i' == i
         s_col = s_col.masked_fill(self_in_column, float("-inf"))
-        w_col, w_row = self.normalize(torch.cat([s_col, s_row], dim=-1)).split([height, width], dim=-1)
+        weights = self.normalize(torch.cat([s_col, s_row], dim=-1), num_keys=height + width - 1)
+        w_col, w_row = weights.split([height, width], dim=-1)
         out_col = (columns(w_col) @ columns(v)).unflatten(0, (batch, width)).transpose(1, 2)
         out_row = (rows(w_row) @ rows(v)).unflatten(0, (batch, height))
         return x + self.gamma * (out_col + out_row).permute(0, 3, 1, 2)

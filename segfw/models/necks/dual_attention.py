@@ -48,13 +48,15 @@ class ChannelAttention(nn.Module):
 
 @NECKS.register("dual_attention")
 class DualAttention(nn.Module):
-    """``forward(x (B, C, H, W)) -> (B, C, H, W)``: position and channel attention, summed.
+    """``forward(x (B, C, H, W)) -> (B, C / branch_reduction, H, W)``: position + channel attention.
 
-    Each branch is 3×3 ConvBNReLU C → C / branch_reduction, then PAM (resp. CAM), then 3×3
-    ConvBNReLU back to C; the two are added (DANet head without its classifiers; the official code
-    keeps C / 4 after the attention, here the last conv returns to C so the neck keeps C_out = C).
-    ``score`` / ``normalize`` / ``heads`` choose the PAM attention; CAM keeps its own softmax.
-    Cost O((H·W)²·C / branch_reduction).
+    As mmseg's ``DAHead`` (and the official code) without its classifiers: each branch is a 3×3
+    ConvBNReLU C → c (c = C / branch_reduction, 512 for c5 of a ResNet-50), then PAM (resp. CAM),
+    then a 3×3 ConvBNReLU c → c; the output is their sum. ``forward_with_sides`` also returns the
+    two branch outputs, which the neck publishes as levels ``<level>_pam`` and ``<level>_cam`` for
+    the PAM-only and CAM-only classifiers DANet trains with. ``score`` / ``normalize`` / ``heads``
+    choose the PAM attention (dot + softmax: DANet's); CAM keeps its own softmax.
+    Cost O((H·W)²·c).
     """
 
     def __init__(
@@ -71,9 +73,16 @@ class DualAttention(nn.Module):
         self.position = nn.Sequential(
             ConvBNReLU(in_channels, inner),
             PositionAttention(inner, reduction, score, normalize, heads),
-            ConvBNReLU(inner, in_channels),
+            ConvBNReLU(inner, inner),
         )
-        self.channel = nn.Sequential(ConvBNReLU(in_channels, inner), ChannelAttention(), ConvBNReLU(inner, in_channels))
+        self.channel = nn.Sequential(ConvBNReLU(in_channels, inner), ChannelAttention(), ConvBNReLU(inner, inner))
+        self.out_channels = inner
+        self.side_channels = {"pam": inner, "cam": inner}
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.position(x) + self.channel(x)
+        return self.forward_with_sides(x)[0]
+
+    def forward_with_sides(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(fused (B, c, H, W), {"pam": position branch, "cam": channel branch})."""
+        position, channel = self.position(x), self.channel(x)
+        return position + channel, {"pam": position, "cam": channel}

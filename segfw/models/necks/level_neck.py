@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from segfw.models.feature_spec import FeatureSpec, deepest_level, require_level
+from segfw.models.necks.context_stage import ContextStage
 from segfw.registry import NECKS, ConfigError, accepted_keywords
 
 
@@ -17,6 +18,10 @@ class LevelNeck(nn.Module):
     ``forward(feats: dict[str, (B, C, H, W)]) -> dict`` with ``feats[level]`` replaced by
     ``block(feats[level])`` of shape (B, block.out_channels or C, H, W). ``out_specs`` publishes
     the resulting levels.
+
+    A block with side outputs (``side_channels = {"pam": 512, ...}`` and a method
+    ``forward_with_sides(x) -> (out, {"pam": ..., ...})``, e.g. DANet's two attention branches)
+    also publishes each as the level ``f"{level}_{name}"`` (``c5_pam``), for heads that read them.
     """
 
     def __init__(self, block: nn.Module, in_specs: Mapping[str, FeatureSpec], level: str):
@@ -25,27 +30,48 @@ class LevelNeck(nn.Module):
         self.level = level
         spec = in_specs[level]
         channels = getattr(block, "out_channels", spec.channels)
-        self.out_specs = {**in_specs, level: FeatureSpec(channels, spec.stride)}
+        sides = getattr(block, "side_channels", {})
+        self.out_specs = {
+            **in_specs,
+            level: FeatureSpec(channels, spec.stride),
+            **{f"{level}_{name}": FeatureSpec(c, spec.stride) for name, c in sides.items()},
+        }
 
     def forward(self, feats: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out = dict(feats)
-        out[self.level] = self.block(feats[self.level])
+        x = feats[self.level]
+        if hasattr(self.block, "forward_with_sides"):
+            out[self.level], sides = self.block.forward_with_sides(x)
+            out.update({f"{self.level}_{name}": t for name, t in sides.items()})
+        else:
+            out[self.level] = self.block(x)
         return out
 
 
 def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> LevelNeck:
     """Build the neck a config node names.
 
-    Registered necks are plain block classes whose first argument is ``in_channels``; ``level``
-    (default: the deepest) picks the feature they rewrite. A neck that takes ``output_stride`` gets
-    the stride of that level when its config leaves it null.
+    Registered necks are plain block classes whose first argument is ``in_channels``. Three keys
+    belong to every neck node and are handled here:
+
+    - ``level`` (default: the deepest) picks the feature the neck rewrites;
+    - ``reduce``: null, or a width c: the block then runs inside a :class:`ContextStage`
+      (3×3 conv C → c before it, 3×3 conv after it), as mmseg's NL and CC heads run theirs;
+    - ``concat_input`` (with ``reduce``): the stage ends with a 3×3 conv of [input, output].
+
+    A neck that takes ``output_stride`` gets the stride of that level when its config leaves it null.
     """
     kwargs = dict(node)
     level = kwargs.pop("level", None) or deepest_level(dict(in_specs))
+    reduce, concat_input = kwargs.pop("reduce", None), bool(kwargs.pop("concat_input", False))
     name = kwargs.get("name")
     spec = require_level(dict(in_specs), level, f"neck '{name}'")
     accepted = accepted_keywords(NECKS.get(name)) if name in NECKS else None
     if accepted is not None and "in_channels" not in accepted:
         raise ConfigError(f"neck '{name}' must take 'in_channels' as its first argument")
-    block = NECKS.build(kwargs, in_channels=spec.channels, output_stride=spec.stride)
+    if concat_input and not reduce:
+        raise ConfigError(f"neck '{name}': concat_input needs a 'reduce' width (e.g. reduce: 512)")
+    block = NECKS.build(kwargs, in_channels=int(reduce or spec.channels), output_stride=spec.stride)
+    if reduce:
+        block = ContextStage(spec.channels, int(reduce), block, concat_input)
     return LevelNeck(block, in_specs, level)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from segfw.models.attention import Attention, reduced_channels
+from segfw.models.attention.strip_positions import StripPositions
 from segfw.registry import NECKS
 
 
@@ -21,6 +22,9 @@ class StripAttention(nn.Module):
     q = W_q x read as (B, H·W, d) (1×1 conv), k = W_k s and v = W_v s with s = strips(x)
     (B, H+W, C) (linear maps), d = C / reduction; y = x + γ · W_o Attention(q, k, v) with W_o a 1×1
     conv d → C and γ a learnable scalar starting at 0. Any score / normaliser of the attention core.
+    ``position`` (none | sinusoidal | learned) adds :class:`StripPositions` terms to q and k, so a
+    pixel can tell its own row and column strips from the others (without them the keys are an
+    unordered set: a spatially constant map gives every pixel the same output).
     Cost O(H·W·(H+W)·d) instead of the non-local block's O((H·W)²·d).
     """
 
@@ -31,6 +35,7 @@ class StripAttention(nn.Module):
         score: str = "scaled_dot",
         normalize: str = "softmax",
         heads: int = 1,
+        position: str = "sinusoidal",
     ):
         super().__init__()
         dim = reduced_channels(in_channels, reduction, heads)
@@ -40,10 +45,14 @@ class StripAttention(nn.Module):
         self.attention = Attention(dim, score, normalize, heads)
         self.project = nn.Conv2d(dim, in_channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.positions = None if position == "none" else StripPositions(dim, heads, position)
 
     def forward(self, x: Tensor) -> Tensor:
         s = strips(x)
-        query = self.query(x).flatten(2).transpose(1, 2)
-        out = self.attention(query, self.key(s), self.value(s))  # (B, H·W, d)
+        query, key = self.query(x).flatten(2).transpose(1, 2), self.key(s)
+        if self.positions is not None:
+            query_pos, key_pos = self.positions(*x.shape[-2:], like=query)
+            query, key = query + query_pos, key + key_pos
+        out = self.attention(query, key, self.value(s))  # (B, H·W, d)
         out = out.transpose(1, 2).unflatten(2, x.shape[-2:])
         return x + self.gamma * self.project(out)

@@ -1,0 +1,39 @@
+"""Soft Dice loss (Milletari et al., 2016) over the labelled pixels of a batch."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from segfw.losses.pixels import (
+    full_precision,
+    class_probabilities,
+    class_weight_buffer,
+    labelled_pixels,
+    mean_over_classes,
+    one_hot_rows,
+)
+from segfw.registry import LOSSES
+
+
+@LOSSES.register("dice")
+class DiceLoss(nn.Module):
+    """``1 - mean_k (2 Σ p_k g_k + s) / (Σ p_k + Σ g_k + s)`` over classes k, sums over the batch's
+    labelled pixels; ``p`` softmax probabilities (sigmoid for one output channel), ``g`` one-hot labels.
+
+    ``forward(logits: (B, K, H, W), target: (B, H, W) int64) -> scalar``. ``smooth`` = s keeps classes
+    absent from both prediction and label at a loss of 0 instead of 0/0. ``class_weights`` (length K)
+    turns the mean over classes into a weighted mean.
+    """
+
+    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None, smooth: float = 1.0):
+        super().__init__()
+        self.ignore_index, self.smooth = ignore_index, smooth
+        class_weight_buffer(self, class_weights)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        rows, labels = labelled_pixels(logits, target, self.ignore_index)
+        probs = class_probabilities(full_precision(rows))
+        truth = one_hot_rows(labels, rows.shape[1], probs.dtype)
+        overlap = (probs * truth).sum(0)
+        total = probs.sum(0) + truth.sum(0)
+        return 1 - mean_over_classes((2 * overlap + self.smooth) / (total + self.smooth), self.class_weights)

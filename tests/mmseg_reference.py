@@ -1,0 +1,155 @@
+"""mmsegmentation 1.2.2 as a test-only reference: build its models from its published configs.
+
+mmcv-lite ships mmcv's Python code without the compiled ``mmcv._ext`` library. ``mmseg.models``
+imports ``mmcv.ops``, whose modules ask ``mmcv.utils.ext_loader.load_ext('_ext', [...])`` for compiled
+functions at import time. The models these tests build (ResNet, FCN/PSP/ASPP/UPer heads, mmcv's
+``CrissCrossAttention``, which is plain PyTorch) never call one, so a stand-in module that answers
+every name with a function raising ``NotImplementedError`` lets the import succeed, and any
+accidental use of a compiled op fails loudly instead of computing something else.
+
+Usage::
+
+    from mmseg_reference import build_mmseg_model, mmseg_logits, mmseg_losses
+    ref = build_mmseg_model("pspnet_r50-d8", num_classes=5)   # random weights, BN, eval() later
+    logits = mmseg_logits(ref, images)                         # (B, K, H, W), eval mode
+    losses = mmseg_losses(ref, images, masks)                  # {"decode.loss_ce": ..., ...}
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+from pathlib import Path
+
+import torch
+
+
+class _CompiledOpsStandIn(types.ModuleType):
+    """``mmcv._ext`` for mmcv-lite: every compiled op name exists and raises when called."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def compiled_op(*args, **kwargs):
+            raise NotImplementedError(f"mmcv._ext.{name} is a compiled op; mmcv-lite has none (tests only)")
+
+        compiled_op.__name__ = name
+        return compiled_op
+
+
+def install_mmcv_ops_stand_in() -> None:
+    """Register the stand-in as ``mmcv._ext`` unless a real compiled mmcv is importable."""
+    if "mmcv._ext" in sys.modules:
+        return
+    try:
+        import mmcv._ext  # noqa: F401  (a full mmcv build: use it)
+    except ImportError:
+        sys.modules["mmcv._ext"] = _CompiledOpsStandIn("mmcv._ext")
+
+
+install_mmcv_ops_stand_in()
+
+import mmseg  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.structures import PixelData  # noqa: E402
+from mmseg.registry import MODELS  # noqa: E402
+from mmseg.structures import SegDataSample  # noqa: E402
+from mmseg.utils import register_all_modules  # noqa: E402
+
+register_all_modules(init_default_scope=True)
+
+CONFIG_ROOT = Path(mmseg.__file__).parent / ".mim" / "configs"
+
+
+def published_model_config(name: str) -> dict:
+    """The ``model`` dict of mmseg's ``configs/_base_/models/<name>.py`` as shipped with the package."""
+    path = CONFIG_ROOT / "_base_" / "models" / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"mmseg config {path} not found (is mmsegmentation==1.2.2 installed?)")
+    return Config.fromfile(str(path)).to_dict()["model"]
+
+
+def _plain_bn(node):
+    """Replace every SyncBN norm config by BN (single-process CPU), recursively."""
+    if isinstance(node, dict):
+        if node.get("type") == "SyncBN":
+            node = {**node, "type": "BN"}
+        return {k: _plain_bn(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_plain_bn(v) for v in node)
+    return node
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_mmseg_model(name: str, num_classes: int = 19, seed: int = 0, **changes) -> torch.nn.Module:
+    """mmseg's ``EncoderDecoder`` from its published config ``name`` with random weights.
+
+    ``norm_cfg`` becomes ``BN`` (not SyncBN), ``pretrained`` is dropped, every head gets
+    ``num_classes``, and ``changes`` (nested dicts, e.g. ``decode_head=dict(channels=64)``) are
+    merged on top. BN running statistics are randomised so eval mode is not an identity map.
+    """
+    cfg = _plain_bn(copy.deepcopy(published_model_config(name)))
+    cfg.pop("pretrained", None)
+    cfg.pop("data_preprocessor", None)
+    for head in ("decode_head", "auxiliary_head"):
+        heads = cfg.get(head)
+        for h in heads if isinstance(heads, list) else [heads] if heads else []:
+            h["num_classes"] = num_classes
+    cfg = _merge(cfg, changes)
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    randomize_norm_statistics(model, seed)
+    return model
+
+
+def randomize_norm_statistics(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BatchNorm non-trivial affine weights and running statistics (in place)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                if m.affine:
+                    m.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                    m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def _metas(images: torch.Tensor) -> list[dict]:
+    h, w = images.shape[-2:]
+    return [dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)) for _ in range(images.shape[0])]
+
+
+@torch.no_grad()
+def mmseg_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Eval-mode logits (B, K, H, W) at input size; ``images`` (B, 3, H, W) already normalised."""
+    model.eval()
+    return model.encode_decode(images, _metas(images))
+
+
+def mmseg_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Training-mode losses of ``model`` (``decode.loss_ce``, ``aux.loss_ce``, ...; accuracies dropped).
+
+    ``images`` (B, 3, H, W) normalised, ``masks`` (B, H, W) int64 with 255 = ignore.
+    """
+    model.train()
+    samples = []
+    for meta, mask in zip(_metas(images), masks):
+        sample = SegDataSample(metainfo=meta)
+        sample.gt_sem_seg = PixelData(data=mask[None])
+        samples.append(sample)
+    losses = model.loss(images, samples)
+    return {k: v for k, v in losses.items() if "loss" in k}
