@@ -34,42 +34,70 @@ class ConfusionMatrix:
             torch.distributed.all_reduce(self.matrix)
 
     def summary(self, class_names: Sequence[str]) -> dict:
-        """``{"mIoU", "mAcc", "aAcc": percent, "per_class": {name: IoU percent or None}}``.
+        """Every metric in percent, from the one matrix (see :func:`summarize`)."""
+        return summarize(self.matrix, class_names)
 
-        IoU_k = TP / (TP + FP + FN); mIoU averages over classes with a non-zero union (classes
-        absent from both prediction and ground truth are left out); mAcc averages TP / (TP + FN)
-        over classes present in the ground truth; aAcc = Σ TP / Σ labelled pixels.
-        """
-        m = self.matrix.double().cpu()
-        tp = m.diag()
-        gt, pred = m.sum(1), m.sum(0)
-        union = gt + pred - tp
-        iou = torch.where(union > 0, tp / union.clamp(min=1), torch.nan)
-        acc = torch.where(gt > 0, tp / gt.clamp(min=1), torch.nan)
-        total = m.sum()
 
-        def mean(values: Tensor) -> float | None:
-            finite = values[~values.isnan()]
-            return float(finite.mean() * 100) if finite.numel() else None
+# Per-class metrics of the summary: key of the per-class table → key of its mean.
+PER_CLASS = {"per_class": "mIoU", "per_class_acc": "mAcc", "per_class_dice": "mDice", "per_class_precision": "mPrecision"}
 
-        return {
-            "mIoU": mean(iou),
-            "mAcc": mean(acc),
-            "aAcc": float(tp.sum() / total * 100) if total > 0 else None,
-            "per_class": {name: (None if v.isnan() else float(v * 100)) for name, v in zip(class_names, iou)},
-        }
+
+def summarize(matrix: Tensor, class_names: Sequence[str]) -> dict:
+    """Metrics of a K×K confusion matrix (rows ground truth, columns predictions), in percent.
+
+    Per class k, with TP, FP, FN counted over all pixels:
+
+    - IoU_k = TP / (TP + FP + FN)            → ``per_class``, mean ``mIoU``
+    - Acc_k = recall_k = TP / (TP + FN)      → ``per_class_acc``, mean ``mAcc``
+    - Dice_k = F1_k = 2TP / (2TP + FP + FN)  → ``per_class_dice``, mean ``mDice``
+    - precision_k = TP / (TP + FP)           → ``per_class_precision``, mean ``mPrecision``
+
+    A metric whose denominator is 0 is None for that class and left out of the mean (IoU/Dice: class
+    absent from prediction and ground truth; Acc: absent from the ground truth; precision: never
+    predicted). ``aAcc`` = Σ TP / Σ labelled pixels (overall pixel accuracy).
+    """
+    m = matrix.double().cpu()
+    tp = m.diag()
+    gt, pred = m.sum(1), m.sum(0)
+    per_class = {
+        "per_class": _ratio(tp, gt + pred - tp),
+        "per_class_acc": _ratio(tp, gt),
+        "per_class_dice": _ratio(2 * tp, gt + pred),
+        "per_class_precision": _ratio(tp, pred),
+    }
+    total = m.sum()
+    out: dict = {mean_key: _mean(per_class[key]) for key, mean_key in PER_CLASS.items()}
+    out["aAcc"] = float(tp.sum() / total * 100) if total > 0 else None
+    for key, values in per_class.items():
+        out[key] = {name: (None if v.isnan() else float(v * 100)) for name, v in zip(class_names, values)}
+    return out
+
+
+def _ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
+    return torch.where(denominator > 0, numerator / denominator.clamp(min=1), torch.nan)
+
+
+def _mean(values: Tensor) -> float | None:
+    finite = values[~values.isnan()]
+    return float(finite.mean() * 100) if finite.numel() else None
 
 
 def format_table(summary: dict) -> str:
-    """A per-class IoU table with the overall metrics, for printing after each evaluation."""
+    """Per-class IoU, accuracy (recall), Dice (F1) and precision with their means, printed after each evaluation."""
     names = list(summary["per_class"])
     width = max([len("class"), *map(len, names)])
-    lines = [f"{'class':<{width}}  IoU", "-" * (width + 8)]
+    columns = [("IoU", "per_class", "mIoU"), ("Acc", "per_class_acc", "mAcc"),
+               ("Dice", "per_class_dice", "mDice"), ("Prec", "per_class_precision", "mPrecision")]
+    columns = [c for c in columns if c[1] in summary]
+
+    def cell(value: float | None) -> str:
+        return "  n/a" if value is None else f"{value:5.1f}"
+
+    lines = [f"{'class':<{width}}" + "".join(f"  {title:>5}" for title, _, _ in columns)]
+    lines.append("-" * len(lines[0]))
     for name in names:
-        value = summary["per_class"][name]
-        lines.append(f"{name:<{width}}  {'  n/a' if value is None else f'{value:5.1f}'}")
-    lines.append("-" * (width + 8))
-    for key in ("mIoU", "mAcc", "aAcc"):
-        value = summary[key]
-        lines.append(f"{key:<{width}}  {'  n/a' if value is None else f'{value:5.1f}'}")
+        lines.append(f"{name:<{width}}" + "".join(f"  {cell(summary[key][name])}" for _, key, _ in columns))
+    lines.append("-" * len(lines[0]))
+    lines.append(f"{'mean':<{width}}" + "".join(f"  {cell(summary[mean])}" for _, _, mean in columns))
+    lines.append("  ".join(f"{key} {cell(summary[key]).strip()}" for key in (*(c[2] for c in columns), "aAcc")))
     return "\n".join(lines)

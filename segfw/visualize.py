@@ -47,10 +47,23 @@ def to_uint8_image(image: np.ndarray | torch.Tensor, mean=IMAGENET_MEAN, std=IMA
     array = _numpy(image)
     if torch.is_tensor(image):
         array = np.moveaxis(array, 0, -1)
+    if array.ndim == 2 or array.shape[-1] != 3:
+        return false_colour(array)
     if array.dtype != np.uint8:
         array = (array.astype(np.float32) * np.asarray(std) + np.asarray(mean)) * 255.0
         array = array.round().clip(0, 255).astype(np.uint8)
     return np.ascontiguousarray(array)
+
+
+def false_colour(array: np.ndarray) -> np.ndarray:
+    """An image of any channel count (H, W[, C]) shown as (H, W, 3) uint8: its first three channels (one
+    channel: grey), each stretched from its own 1st to 99th percentile."""
+    values = array.astype(np.float32)
+    values = values[..., None] if values.ndim == 2 else values
+    values = values[..., :3] if values.shape[-1] >= 3 else np.repeat(values[..., :1], 3, axis=-1)
+    low, high = np.percentile(values, 1, axis=(0, 1)), np.percentile(values, 99, axis=(0, 1))
+    stretched = (values - low) / np.maximum(high - low, 1e-6) * 255.0
+    return np.ascontiguousarray(stretched.round().clip(0, 255).astype(np.uint8))
 
 
 def overlay(

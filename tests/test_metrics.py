@@ -62,3 +62,40 @@ def test_table_lists_classes_and_means():
     matrix.update(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
     table = format_table(matrix.summary(["road", "sky"]))
     assert "road" in table and "sky" in table and "mIoU" in table and "100.0" in table
+
+
+def test_dice_precision_recall_match_their_definitions():
+    """Per-class Dice/F1, precision and accuracy (= recall) from TP/FP/FN counted pixel by pixel, float64."""
+    rng = np.random.default_rng(1)
+    k = 5
+    target = rng.integers(0, k - 1, (3, 11, 17))  # class k-1 never labelled
+    target[rng.random(target.shape) < 0.1] = 255
+    pred = np.where(rng.random(target.shape) < 0.5, target, rng.integers(0, k - 1, target.shape))
+    pred[pred == 255] = 1
+    matrix = ConfusionMatrix(k)
+    matrix.update(torch.from_numpy(pred), torch.from_numpy(target))
+    summary = matrix.summary([f"c{i}" for i in range(k)])
+    keep = target != 255
+    p, t = pred[keep], target[keep]
+    dices, precisions, recalls = [], [], []
+    for c in range(k):
+        tp, fp, fn = np.sum((p == c) & (t == c)), np.sum((p == c) & (t != c)), np.sum((p != c) & (t == c))
+        dice = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+        precision = tp / (tp + fp) if tp + fp else None
+        recall = tp / (tp + fn) if tp + fn else None
+        f1 = None if not precision or not recall else 2 * precision * recall / (precision + recall)
+        for values, value, key in ((dices, dice, "per_class_dice"), (precisions, precision, "per_class_precision"),
+                                   (recalls, recall, "per_class_acc")):
+            got = summary[key][f"c{c}"]
+            assert (got is None) == (value is None), (key, c)
+            if value is not None:
+                assert got == pytest.approx(value * 100)
+                values.append(value)
+        if f1 is not None:
+            assert summary["per_class_dice"][f"c{c}"] == pytest.approx(f1 * 100)  # Dice is F1
+    assert summary["per_class_acc"]["c4"] is None and summary["per_class_precision"]["c4"] is None  # never labelled/predicted
+    assert summary["mDice"] == pytest.approx(np.mean(dices) * 100)
+    assert summary["mPrecision"] == pytest.approx(np.mean(precisions) * 100)
+    assert summary["mAcc"] == pytest.approx(np.mean(recalls) * 100)
+    table = format_table(summary)
+    assert "Dice" in table and "Prec" in table and "mDice" in table

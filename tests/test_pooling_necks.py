@@ -71,13 +71,16 @@ def test_aspp_rejects_an_unsupported_output_stride():
         ASPP(4, output_stride=4)
 
 
-@pytest.mark.parametrize("block", [lambda: PyramidPooling(4), lambda: ASPP(4, channels=2)], ids=["ppm", "aspp"])
-def test_global_branches_train_with_a_batch_of_one(block):
-    """No BatchNorm on 1×1 pooled maps, so training with batch size 1 works."""
-    module = block().train()
-    module(torch.randn(1, 4, 5, 7)).sum().backward()
-    global_branch = module.branches[0] if isinstance(module, PyramidPooling) else module.branches[-1]
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in global_branch.modules())
+@pytest.mark.parametrize("block", [PyramidPooling, lambda c: ASPP(c, channels=2)], ids=["ppm", "aspp"])
+def test_global_branches_have_bn_as_the_references_unless_global_norm_is_off(block):
+    """PSPNet/mmseg/torchvision put BN on the 1×1 pooled map; ``global_norm=False`` trains with batch size 1."""
+    def global_branch(module):
+        return module.branches[0] if isinstance(module, PyramidPooling) else module.branches[-1]
+
+    assert any(isinstance(m, nn.BatchNorm2d) for m in global_branch(block(4)).modules())
+    module = (PyramidPooling(4, global_norm=False) if block is PyramidPooling else ASPP(4, channels=2, global_norm=False))
+    module.train()(torch.randn(1, 4, 5, 7)).sum().backward()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in global_branch(module).modules())
 
 
 def test_ppm_rejects_bad_bins():

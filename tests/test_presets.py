@@ -12,8 +12,6 @@ from conftest import CONFIGS
 
 PAPER_PRESETS = [
     "fcn_r50",
-    "spnet_r50",
-    "spnet_r101",
     "pspnet_r50",
     "deeplabv3_r50",
     "deeplabv3plus_r50",
@@ -32,12 +30,21 @@ def test_paper_presets_exist_with_imagenet_weights(compose):
         assert compose("train", [f"model={preset}"]).model.backbone.pretrained == "IMAGENET1K_V1"
 
 
+@pytest.mark.parametrize("preset", ["spnet_r50", "spnet_r101"])
+def test_spnet_presets_are_built_as_the_official_code(preset, compose):
+    """Deep base (no torchvision weights fit it), multi-grid 4-8-16, align_corners as SPNet's up_kwargs."""
+    model = compose("train", [f"model={preset}"]).model
+    assert model.backbone.stem == "deep" and list(model.backbone.multi_grid) == [4, 8, 16]
+    assert model.backbone.pretrained is None and model.align_corners is True
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_builds_and_trains_one_step(preset, compose):
     model_cfg = compose("train", [f"model={preset}", "model.backbone.pretrained=null"]).model
     assert model_cfg.backbone.pretrained is None  # the command line wins over the preset body
-    assert model_cfg.backbone.output_stride == (16 if preset == "fcn_r18" else 8)  # fcn_r18: the light CPU default
+    # fcn_r18: the light CPU default; upernet_r50: mmseg's UPerNet runs its FPN on c2..c5 at strides 4..32
+    assert model_cfg.backbone.output_stride == {"fcn_r18": 16, "upernet_r50": 32}.get(preset, 8)
     assert model_cfg.aux_head.in_level == "c4" and model_cfg.aux_weight == 0.4
     torch.manual_seed(0)
     model = segfw.build_segmentor(model_cfg, num_classes=NUM_CLASSES).train()

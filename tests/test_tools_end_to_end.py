@@ -43,7 +43,7 @@ def test_train_writes_the_run_folder(trained_run):
     for name in ("config.yaml", "checkpoints/last.pt", "checkpoints/best.pt", "metrics.json"):
         assert (trained_run / name).is_file(), name
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert set(metrics) == {"mIoU", "mAcc", "aAcc", "per_class"}
+    assert set(metrics) >= {"mIoU", "mAcc", "aAcc", "mDice", "mPrecision", "per_class", "per_class_dice", "per_class_precision"}
     assert list(metrics["per_class"]) == CLASSES
     assert 0 <= metrics["mIoU"] <= 100 and 0 <= metrics["aAcc"] <= 100
     state = torch.load(trained_run / "checkpoints/last.pt", weights_only=False)

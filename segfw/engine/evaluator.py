@@ -33,7 +33,7 @@ def predict_batch(model, images: Tensor, size: Sequence[int], test: Mapping[str,
     with autocast(images.device, amp_dtype):
         probs = model.predict(images, mode=test["mode"], scales=list(test["scales"]), flip=bool(test["flip"]),
                               crop_size=test.get("crop_size"), stride=test.get("stride"))
-    return resize(probs.float(), size).argmax(dim=1)
+    return model.class_ids(resize(probs.float(), size))
 
 
 @torch.no_grad()

@@ -27,9 +27,12 @@ class TensorBoardLogger:
                 self.writer.add_scalar(f"{prefix}{name}", value, step)
 
     def evaluation(self, summary: Mapping, step: int) -> None:
-        """``val/mIoU``, ``val/mAcc``, ``val/aAcc`` and ``val_class_IoU/<name>``."""
-        self.scalars({k: summary[k] for k in ("mIoU", "mAcc", "aAcc")}, step, prefix="val/")
+        """``val/<mean>`` for every mean metric (mIoU, mAcc, aAcc, mDice, mPrecision), ``val_class_IoU/<name>``
+        and ``val_class_Dice/<name>``."""
+        self.scalars({k: v for k, v in summary.items() if not isinstance(v, Mapping)}, step, prefix="val/")
         self.scalars(summary["per_class"], step, prefix="val_class_IoU/")
+        if "per_class_dice" in summary:
+            self.scalars(summary["per_class_dice"], step, prefix="val_class_Dice/")
 
     def panels(self, tag: str, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                preds: Sequence[np.ndarray], palette: np.ndarray, step: int) -> None:

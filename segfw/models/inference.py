@@ -1,6 +1,6 @@
 """Test-time inference: whole image or sliding window, over scales and horizontal flips.
 
-Every mode returns class probabilities (softmax) at the input size, averaged over scales and
+Every mode returns class probabilities (softmax; for one-channel binary models [1 - σ, σ]) at the input size, averaged over scales and
 flips, as papers' multi-scale + flip protocol does. Sliding windows average overlapping logits.
 Accumulation runs in at least float32 (float64 stays float64), also under bf16/fp16 autocast.
 """
@@ -48,9 +48,18 @@ def predict_probabilities(
             logits = logits.to(_accumulation_dtype(logits.dtype))
             if flipped:
                 logits = logits.flip(-1)
-            probs = resize(logits, (height, width)).softmax(dim=1)
+            probs = class_probabilities(resize(logits, (height, width)))
             total = probs if total is None else total + probs
     return total / (len(scales) * (2 if flip else 1))
+
+
+def class_probabilities(logits: Tensor) -> Tensor:
+    """Logits (B, K, H, W) → probabilities: softmax over K; one channel (binary mode, a foreground
+    logit z) → the two classes' probabilities ``[1 - σ(z), σ(z)]``, (B, 2, H, W)."""
+    if logits.shape[1] == 1:
+        foreground = logits.sigmoid()
+        return torch.cat([1 - foreground, foreground], dim=1)
+    return logits.softmax(dim=1)
 
 
 def _check_protocol(mode: str, scales: Sequence[float], crop_size: Sequence[int] | None,

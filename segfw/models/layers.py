@@ -32,6 +32,19 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(*layers)
 
 
+class SeparableConvBNReLU(nn.Sequential):
+    """Depthwise-separable conv as mmcv's ``DepthwiseSeparableConvModule``: a depthwise 3×3
+    ConvBNReLU (``groups = C_in``, ``dilation``) then a pointwise 1×1 ConvBNReLU.
+    (B, C_in, H, W) → (B, C_out, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, dilation: int = 1):
+        super().__init__(
+            ConvBNReLU(in_channels, in_channels, 3, dilation=dilation, groups=in_channels),
+            ConvBNReLU(in_channels, out_channels, 1),
+        )
+
+
 class Classifier(nn.Sequential):
     """Dropout → 1×1 conv to class logits. (B, C, H, W) → (B, K, H, W)."""
 
@@ -39,8 +52,20 @@ class Classifier(nn.Sequential):
         super().__init__(nn.Dropout2d(dropout), nn.Conv2d(in_channels, num_classes, 1))
 
 
-def resize(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize (align_corners=False) of (B, C, h, w) to (B, C, *size); a no-op at equal size."""
+def resize(x: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
+    """Bilinear resize of (B, C, h, w) to (B, C, *size); a no-op at equal size."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)
+
+
+def set_align_corners(model: nn.Module, align_corners: bool) -> None:
+    """Set ``align_corners`` of every submodule that resizes (those with an ``align_corners`` attribute).
+
+    The model-level key ``model.align_corners``: SPNet and mmseg's 769×769 Cityscapes recipes use
+    True, everything else False. Every block that resizes stores the flag as ``self.align_corners``
+    (default False) and passes it to :func:`resize`.
+    """
+    for module in model.modules():
+        if hasattr(module, "align_corners"):
+            module.align_corners = bool(align_corners)

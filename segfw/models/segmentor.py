@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from segfw.losses.weighted_sum import named_losses
 from segfw.models.inference import predict_probabilities
-from segfw.models.layers import resize
+from segfw.models.input_channels import adapt_input_channels
+from segfw.models.layers import resize, set_align_corners
 from segfw.models.necks.level_neck import build_neck
 from segfw.registry import BACKBONES, HEADS, LOSSES, ConfigError
 
@@ -34,7 +35,15 @@ class Segmentor(nn.Module):
       one named loss per head output, already weighted (main 1, aux ``aux_weight``, each side head
       its own weight); their sum is the training objective. A loss of several terms (``weighted_sum``)
       gives one entry per term and head: ``loss_ce``, ``loss_dice``, ``loss_aux_ce``, ``loss_aux_dice``.
+    - ``align_corners`` (the model-level key): every bilinear resize in the model, this final
+      upsampling included, uses it (see :func:`set_align_corners`).
     - ``predict(images, mode, scales, flip, ...) -> class probabilities (B, K, H, W)``.
+    - ``class_ids(probabilities (B, K, H, W)) -> (B, H, W) int64``: argmax, or in binary mode
+      foreground (1) where its probability is at least ``threshold``.
+
+    Binary mode (``threshold`` not None): the heads output ONE channel, a foreground logit z; the
+    loss sees ``(B, 1, H, W)`` logits (``binary_cross_entropy``, ``dice`` ...), and ``predict``
+    returns the two-class probabilities ``[1 - σ(z), σ(z)]`` (K = 2: background, foreground).
     """
 
     def __init__(
@@ -47,20 +56,24 @@ class Segmentor(nn.Module):
         aux_weight: float = 0.4,
         side_heads: Mapping[str, nn.Module] | None = None,
         side_weights: Mapping[str, float] | None = None,
+        threshold: float | None = None,
+        align_corners: bool = False,
     ):
         super().__init__()
         self.backbone, self.neck, self.head, self.loss = backbone, neck, head, loss
-        self.aux_head, self.aux_weight = aux_head, aux_weight
+        self.aux_head, self.aux_weight, self.align_corners = aux_head, aux_weight, align_corners
         self.side_heads = nn.ModuleDict(dict(side_heads or {}))
         side_weights = dict(side_weights or {})
         reserved = {MAIN, "aux"} & set(self.side_heads)
         if reserved:
             raise ConfigError(f"side head name '{sorted(reserved)[0]}' is reserved; choose another name")
+        self.threshold = threshold
         self.loss_weights = {MAIN: 1.0, "aux": aux_weight, **{n: float(side_weights.get(n, 1.0)) for n in self.side_heads}}
+        set_align_corners(self, align_corners)
 
     def forward(self, images: Tensor) -> Tensor:
         feats = self.neck(self.backbone(images))
-        return resize(self.head(feats), images.shape[-2:])
+        return resize(self.head(feats), images.shape[-2:], self.align_corners)
 
     def head_outputs(self, images: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
@@ -75,7 +88,8 @@ class Segmentor(nn.Module):
         size = masks.shape[-2:]
         out = {}
         for name, logits in self.head_outputs(images).items():
-            out.update(named_losses(loss_name(name), self.loss(resize(logits, size), masks), self.loss_weights[name]))
+            loss = self.loss(resize(logits, size, self.align_corners), masks)
+            out.update(named_losses(loss_name(name), loss, self.loss_weights[name]))
         return out
 
     def predict(
@@ -89,17 +103,35 @@ class Segmentor(nn.Module):
     ) -> Tensor:
         return predict_probabilities(self, images, mode, scales, flip, crop_size, stride)
 
+    def class_ids(self, probabilities: Tensor) -> Tensor:
+        if self.threshold is None:
+            return probabilities.argmax(dim=1)
+        return (probabilities[:, 1] >= self.threshold).long()
+
 
 def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     """Build a :class:`Segmentor` from a ``model`` config node.
 
     The node holds ``backbone``, ``neck``, ``head``, optional ``aux_head``, ``loss`` (each a
-    ``{name: ..., **kwargs}`` node), ``aux_weight``, and optional ``side_heads``: a mapping
-    ``{output name: {weight: w, name: <head>, **kwargs}}`` of extra training heads on the neck's
-    features (DANet's PAM-only and CAM-only classifiers). Necks and heads get the feature specs of
+    ``{name: ..., **kwargs}`` node), ``aux_weight``, ``align_corners`` (default False) and optional
+    ``side_heads``: a mapping ``{output name: {weight: w, name: <head>, **kwargs}}`` of extra training
+    heads on the neck's features (DANet's PAM-only and CAM-only classifiers). Necks and heads get the feature specs of
     the block before them, so no channel count is ever written by hand.
+
+    Inputs beyond RGB: ``in_channels`` (default 3) adapts the backbone's first convolution
+    (:func:`adapt_input_channels`, pretrained RGB filters kept). Binary mode: ``binary: true`` with a
+    two-class dataset (background, foreground) builds one-channel heads, and ``threshold`` (default
+    0.5) turns the foreground probability into class ids at evaluation.
     """
+    binary = bool(cfg.get("binary", False))
+    if binary and num_classes != 2:
+        raise ConfigError(
+            f"model.binary=true needs a dataset of 2 classes (background, foreground), but it has {num_classes}"
+        )
+    threshold = float(cfg.get("threshold", 0.5)) if binary else None
+    num_classes = 1 if binary else num_classes
     backbone = BACKBONES.build(cfg["backbone"])
+    adapt_input_channels(backbone, int(cfg.get("in_channels", 3)), keep_rgb=bool(cfg["backbone"].get("pretrained")))
     neck = build_neck(cfg.get("neck") or {"name": "identity"}, backbone.out_specs)
     head = HEADS.build(cfg["head"], in_specs=neck.out_specs, num_classes=num_classes)
     aux_node = cfg.get("aux_head")
@@ -111,5 +143,11 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
         node = dict(node)
         side_weights[name] = float(node.pop("weight", 1.0))
         side_heads[name] = HEADS.build(node, in_specs=neck.out_specs, num_classes=num_classes)
-    loss = LOSSES.build(cfg.get("loss") or {"name": "cross_entropy"})
-    return Segmentor(backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", 0.4)), side_heads, side_weights)
+    loss_node = cfg.get("loss") or {"name": "cross_entropy"}
+    if binary and loss_node.get("name") == "cross_entropy":
+        raise ConfigError("model.binary=true needs a one-channel loss: add model/loss=binary (BCE + Dice) or model/loss=dice")
+    loss = LOSSES.build(loss_node)
+    return Segmentor(
+        backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", 0.4)), side_heads, side_weights, threshold,
+        bool(cfg.get("align_corners", False)),
+    )

@@ -155,6 +155,7 @@ class SegmentationDataset(Dataset):
     title: str = "dataset"
     layout: str = ""
     splits: Mapping[str, str] = {}
+    channels: int = 3  # image channels C
 
     def __init__(
         self,
@@ -232,11 +233,12 @@ class SegmentationDataset(Dataset):
         return len(self.samples)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Image (H, W, 3) uint8 RGB and train-id label (H, W) uint8, checked against each other."""
+        """Image (H, W, C) (RGB uint8 for C = 3, see :func:`read_image`) and train-id label (H, W) uint8,
+        checked against each other."""
         sample = self.samples[index]
         if sample.missing:
             raise BadSampleError(sample.problem())
-        image = read_image(sample.image)
+        image = read_image(sample.image, self.channels)
         raw = read_label(sample.label)
         if raw.shape != image.shape[:2]:
             orientation = exif_orientation(sample.image)

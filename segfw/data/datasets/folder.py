@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from segfw.data.datasets.base import Sample, SegmentationDataset, by_stem, pair_samples
 from segfw.data.errors import BadSampleError
-from segfw.registry import DATASETS
+from segfw.registry import DATASETS, ConfigError
 from segfw.visualize import default_palette
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")
-LAYOUT = "root/images/<split>/*.{jpg,png}, root/masks/<split>/*.png (uint8 class ids, 255 = ignore), root/classes.txt"
+LAYOUT = (
+    "root/images/<split>/*.{jpg,png,tif}, root/masks/<split>/*.png (uint8 class ids, 255 = ignore), root/classes.txt"
+)
 
 
 @DATASETS.register("folder")
 class FolderDataset(SegmentationDataset):
     """Images and masks paired by file stem; class names from ``classes.txt`` (K = its line count).
 
-    Masks hold train ids directly: 0..K-1, and 255 = ignore.
+    Masks hold train ids directly: 0..K-1, and 255 = ignore. ``channels``: the images' channel count
+    (4 for RGB + near-infrared TIFFs, ...); ``mean``/``std``: per-channel statistics of the images in
+    their stored units, which ``augment=multichannel`` normalises with (null: each image by its own
+    per-channel mean and std).
     """
 
     title = "folder dataset"
     layout = LAYOUT
 
     def __init__(
-        self, root: str | Path, split: str = "train", transform: Callable | None = None, on_bad_sample: str = "fail"
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Callable | None = None,
+        on_bad_sample: str = "fail",
+        channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ):
         root = Path(root).expanduser()
         classes_file = root / "classes.txt"
@@ -38,6 +50,12 @@ class FolderDataset(SegmentationDataset):
                 f"{classes_file}: holds no class names; write one name per line, line k naming the class of mask id k"
             )
         self.palette = default_palette(len(self.classes))
+        self.channels, self.mean, self.std = int(channels), mean, std
+        for key, values in (("mean", mean), ("std", std)):
+            if values is not None and len(values) != self.channels:
+                raise ConfigError(
+                    f"dataset.{key} has {len(values)} values but dataset.channels={channels}; give one per channel"
+                )
         super().__init__(root, split, transform, on_bad_sample)
 
     def find_samples(self) -> list[Sample]:

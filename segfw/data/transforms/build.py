@@ -22,12 +22,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from segfw.data.transforms.crop import CatMaxRatioCrop
+from segfw.data.transforms.normalize import ChannelNormalize
 from segfw.data.transforms.photometric import PhotoMetricDistortion
 from segfw.data.transforms.resize import RandomRescale, RescaleKeepRatio
 from segfw.registry import ConfigError, accepted_keywords
 
 SEGFW_TRANSFORMS = {
-    cls.__name__: cls for cls in (CatMaxRatioCrop, PhotoMetricDistortion, RandomRescale, RescaleKeepRatio)
+    cls.__name__: cls for cls in (CatMaxRatioCrop, ChannelNormalize, PhotoMetricDistortion, RandomRescale, RescaleKeepRatio)
 }
 STAGES = ("train", "val")
 

@@ -17,11 +17,13 @@ from segfw.registry import HEADS, ConfigError
 class UPerHead(nn.Module):
     """UPerNet decoder over ``in_levels`` (finest first, e.g. c2..c5).
 
-    - top: ``CBR_3×3(PPM(feats[in_levels[-1]]))``; other levels: lateral ``CBR_1×1`` to ``channels``;
+    - top: ``CBR_3×3(PPM(feats[in_levels[-1]]))`` (PPM branches ``channels`` wide, as mmseg);
+      other levels: lateral ``CBR_1×1`` to ``channels``;
     - top-down: ``p_i = lateral_i + up(p_{i+1})``, then ``CBR_3×3`` on each non-top ``p_i``;
     - all ``p_i`` upsampled to the finest size, concatenated, ``CBR_3×3`` → classifier.
 
-    ``forward(feats) -> (B, K, H/s, W/s)`` with s the stride of ``in_levels[0]``.
+    ``forward(feats) -> (B, K, H/s, W/s)`` with s the stride of ``in_levels[0]``. Equals mmseg's
+    ``UPerHead``; on an output-stride-32 backbone the FPN sees c2..c5 at strides 4, 8, 16, 32.
     """
 
     def __init__(
@@ -38,18 +40,19 @@ class UPerHead(nn.Module):
             raise ConfigError(f"head 'uper' needs at least two in_levels (finest first), got {list(in_levels)}")
         specs = [require_level(dict(in_specs), level, "head 'uper'") for level in in_levels]
         self.in_levels = list(in_levels)
-        pyramid = PyramidPooling(specs[-1].channels, bins)
+        pyramid = PyramidPooling(specs[-1].channels, bins, channels)
         self.top = nn.Sequential(pyramid, ConvBNReLU(pyramid.out_channels, channels, 3))
         self.laterals = nn.ModuleList(ConvBNReLU(spec.channels, channels, 1) for spec in specs[:-1])
         self.smooth = nn.ModuleList(ConvBNReLU(channels, channels, 3) for _ in specs[:-1])
         self.fuse = ConvBNReLU(len(specs) * channels, channels, 3)
         self.classifier = Classifier(channels, num_classes, dropout)
+        self.align_corners = False
 
     def forward(self, feats: Mapping[str, Tensor]) -> Tensor:
         *lower, top = (feats[level] for level in self.in_levels)
         pyramid = [lateral(x) for lateral, x in zip(self.laterals, lower)] + [self.top(top)]
         for i in range(len(pyramid) - 1, 0, -1):
-            pyramid[i - 1] = pyramid[i - 1] + resize(pyramid[i], pyramid[i - 1].shape[-2:])
+            pyramid[i - 1] = pyramid[i - 1] + resize(pyramid[i], pyramid[i - 1].shape[-2:], self.align_corners)
         outputs = [smooth(p) for smooth, p in zip(self.smooth, pyramid)] + [pyramid[-1]]
         size = outputs[0].shape[-2:]
-        return self.classifier(self.fuse(torch.cat([resize(p, size) for p in outputs], dim=1)))
+        return self.classifier(self.fuse(torch.cat([resize(p, size, self.align_corners) for p in outputs], dim=1)))

@@ -8,8 +8,8 @@ The official code calls this block ``StripPooling`` (models/customize.py); its s
     long  = CBR_3×3(ReLU(strip_H(l) + strip_W(l)))   strips as in :class:`StripBranch`
     out = ReLU(x + BN(conv_1×1(concat(short, long))))
 
-Deviation: the pooled maps are upsampled bilinearly with align_corners=False (the framework-wide
-convention); the official code uses align_corners=True.
+The pooled maps are upsampled bilinearly with the model's ``align_corners`` (the SPNet presets set
+True, as the official code does; False elsewhere).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from segfw.models.blocks.strip_pooling import StripBranch
 from segfw.models.layers import ConvBNReLU
 from segfw.models.necks.ppm import PooledBranch
-from segfw.models.necks.strip_pooling import StripBranch
 from segfw.registry import NECKS, ConfigError
 
 

@@ -1,7 +1,9 @@
 """Pyramid pooling module, PPM (Zhao et al., "Pyramid Scene Parsing Network", CVPR 2017).
 
 For each bin count n: adaptive average pooling to n×n cells, a 1×1 conv + BN + ReLU, a bilinear
-upsample back to H×W; the input and every branch are concatenated:
+upsample back to H×W; the input and every branch are concatenated (as PSPNet and mmseg's ``PPM``,
+BN in every branch, the global bin 1 included; training therefore needs batches of two or more, or
+``global_norm=False``, which gives the 1×1 branch a biased conv without BN):
 
     out = concat(x, up(φ_1(pool_1(x))), up(φ_2(pool_2(x))), up(φ_3(pool_3(x))), up(φ_6(pool_6(x))))
 """
@@ -24,24 +26,24 @@ class PooledBranch(nn.Module):
     (B, C, H, W) → pool → (B, C, size, size) → transform → (B, C', size, size) → (B, C', H, W).
     """
 
-    def __init__(self, size: int, transform: nn.Module):
+    def __init__(self, size: int, transform: nn.Module, align_corners: bool = False):
         super().__init__()
         self.size = size
         self.transform = transform
+        self.align_corners = align_corners
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = F.adaptive_avg_pool2d(x, self.size)
-        return resize(self.transform(pooled), x.shape[-2:])
+        return resize(self.transform(pooled), x.shape[-2:], self.align_corners)
 
 
-def pooled_projection(in_channels: int, out_channels: int, size: int) -> nn.Module:
-    """1×1 conv + ReLU for features pooled to ``size``×``size``.
+def pooled_projection(in_channels: int, out_channels: int, norm: bool = True) -> nn.Module:
+    """1×1 conv + BN + ReLU for pooled features; without ``norm`` a biased 1×1 conv + ReLU.
 
-    With BatchNorm on a 1×1 map the statistics come from the batch alone, and a batch of one in
-    training mode cannot be normalised at all (PyTorch raises). The global (size 1) projection
-    therefore uses a biased conv without normalisation; larger sizes keep conv + BN + ReLU.
+    On a 1×1 map BN's statistics come from the batch alone and a batch of one cannot be
+    normalised in training mode (PyTorch raises); ``norm=False`` trains with any batch size.
     """
-    if size > 1:
+    if norm:
         return ConvBNReLU(in_channels, out_channels, 1)
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.ReLU(inplace=True))
 
@@ -50,17 +52,24 @@ def pooled_projection(in_channels: int, out_channels: int, size: int) -> nn.Modu
 class PyramidPooling(nn.Module):
     """PPM: (B, C, H, W) → (B, C + len(bins) · channels, H, W).
 
-    ``channels`` is the width of each pyramid branch (default C // len(bins), as in PSPNet).
+    ``channels`` is the width of each pyramid branch (default C // len(bins), as in PSPNet; mmseg
+    uses its head's ``channels``, 512).
     """
 
-    def __init__(self, in_channels: int, bins: Sequence[int] = (1, 2, 3, 6), channels: int | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        bins: Sequence[int] = (1, 2, 3, 6),
+        channels: int | None = None,
+        global_norm: bool = True,
+    ):
         super().__init__()
         bins = [int(b) for b in bins]
         if not bins or min(bins) < 1:
             raise ConfigError(f"ppm bins must be a non-empty list of positive integers, got {bins}")
         channels = channels or max(in_channels // len(bins), 1)
         self.branches = nn.ModuleList(
-            PooledBranch(b, pooled_projection(in_channels, channels, b)) for b in bins
+            PooledBranch(b, pooled_projection(in_channels, channels, b > 1 or global_norm)) for b in bins
         )
         self.out_channels = in_channels + len(bins) * channels
 

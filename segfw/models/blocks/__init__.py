@@ -1,0 +1,1 @@
+"""Plain building blocks shared by backbones, necks and heads (no registry, no config)."""

@@ -1,0 +1,100 @@
+"""mmsegmentation 1.x ``EncoderDecoder`` state dicts → segfw ``Segmentor`` keys.
+
+The backbone (ResNetV1c) already uses our names. ``ConvModule``'s ``conv``/``bn`` become our
+``ConvBNReLU`` indices ``0``/``1``, ``DepthwiseSeparableConvModule``'s ``depthwise_conv``/``pointwise_conv``
+become ``0``/``1`` of :class:`SeparableConvBNReLU`, ``conv_seg`` becomes ``classifier.1``. Decode
+heads map onto our neck + head split as the mmseg-named presets build them (docs/modules.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from torch import Tensor
+
+from segfw.models.conversion.rules import Rule, rename, shifted
+from segfw.models.state_dict import strip_prefixes
+from segfw.registry import ConfigError
+
+_CLASSIFIER: Rule = (r"conv_seg\.", "classifier.1.")
+_FCN: list[Rule] = [(r"convs\.", "convs."), (r"conv_cat\.", "conv_cat."), _CLASSIFIER]
+
+# decode head kind → (a key prefix only that head has, rules from "decode_head." onwards, output prefix included)
+MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
+    "uper": ("lateral_convs.", [
+        (r"psp_modules\.(\d+)\.1\.", r"head.top.0.branches.\1.transform."),
+        (r"bottleneck\.", "head.top.1."),
+        (r"lateral_convs\.", "head.laterals."),
+        (r"fpn_convs\.", "head.smooth."),
+        (r"fpn_bottleneck\.", "head.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "sep_aspp": ("c1_bottleneck.", [
+        (r"image_pool\.1\.", "head.aspp.branches.0.transform."),
+        (r"aspp_modules\.(\d+)\.", shifted("head.aspp.branches.")),
+        (r"bottleneck\.", "head.aspp.project."),
+        (r"c1_bottleneck\.", "head.reduce_low_level."),
+        (r"sep_bottleneck\.", "head.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "aspp": ("image_pool.", [
+        (r"image_pool\.1\.", "neck.block.branches.0.transform."),
+        (r"aspp_modules\.(\d+)\.", shifted("neck.block.branches.")),
+        (r"bottleneck\.", "head.convs.0."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "psp": ("psp_modules.", [
+        (r"psp_modules\.(\d+)\.1\.", r"neck.block.branches.\1.transform."),
+        (r"bottleneck\.", "head.convs.0."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
+}
+_MODULE_SUFFIXES: list[tuple[str, str]] = [
+    (r"\.depthwise_conv\.", ".0."),
+    (r"\.pointwise_conv\.", ".1."),
+    (r"\.conv\.(weight|bias)$", r".0.\1"),
+    (r"\.bn\.(\w+)$", r".1.\1"),
+]
+
+
+def decode_head_kind(state: Mapping[str, Tensor]) -> str:
+    """Which mmseg decode head wrote ``state`` (a key of :data:`MMSEG_HEADS`)."""
+    heads = {key[len("decode_head."):] for key in state if key.startswith("decode_head.")}
+    for kind, (marker, _) in MMSEG_HEADS.items():
+        if any(key.startswith(marker) for key in heads):
+            return kind
+    found = sorted({key.split(".")[0] for key in heads}) or ["none"]
+    raise ConfigError(
+        f"unsupported mmseg decode head (its modules: {', '.join(found)}); supported: {', '.join(MMSEG_HEADS)}"
+    )
+
+
+def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename an mmseg ``EncoderDecoder`` state dict (``module.`` stripped) to segfw's keys."""
+    state = strip_prefixes(state, ("module.",))
+    head_rules = MMSEG_HEADS[decode_head_kind(state)][1]
+    out, unknown = {}, []
+    for key, value in state.items():
+        if key.startswith("data_preprocessor."):
+            continue
+        if key.startswith("backbone."):
+            out[key] = value
+            continue
+        if key.startswith("decode_head."):
+            new = rename(key[len("decode_head."):], head_rules)
+        elif key.startswith("auxiliary_head."):
+            new = rename(key[len("auxiliary_head."):], _FCN)
+            new = None if new is None else "aux_head." + new
+        else:
+            new = None
+        if new is None:
+            unknown.append(key)
+            continue
+        for pattern, replacement in _MODULE_SUFFIXES:
+            new = re.sub(pattern, replacement, new)
+        out[new] = value
+    if unknown:
+        raise ConfigError(f"mmseg keys with no segfw counterpart: {', '.join(unknown[:4])}" + (" …" if len(unknown) > 4 else ""))
+    return out

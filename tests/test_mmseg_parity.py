@@ -1,0 +1,65 @@
+"""mmseg-named presets equal mmsegmentation 1.2.2's models, logit for logit and loss for loss.
+
+For each preset: mmseg's ``EncoderDecoder`` is built from its published config (BN instead of
+SyncBN, random weights and BN statistics), its state dict converted by the checkpoint converter
+and loaded strictly into our preset; eval-mode logits and training losses are compared on a
+random batch of odd size.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmseg_reference as mm
+import segfw
+from segfw.models.conversion import convert_state
+
+NUM_CLASSES = 7
+SIZE = (97, 129)
+# our preset → mmseg's configs/_base_/models/<name>.py
+PRESETS = {
+    "fcn_r50-d8": "fcn_r50-d8",
+    "pspnet_r50-d8": "pspnet_r50-d8",
+    "deeplabv3_r50-d8": "deeplabv3_r50-d8",
+    "deeplabv3plus_r50-d8": "deeplabv3plus_r50-d8",
+    "upernet_r50": "upernet_r50",
+}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(2, 3, *SIZE, generator=gen)
+    masks = torch.randint(0, NUM_CLASSES, (2, *SIZE), generator=gen)
+    return images, masks
+
+
+def build_pair(preset: str, compose):
+    reference = mm.build_mmseg_model(PRESETS[preset], num_classes=NUM_CLASSES)
+    cfg = compose("train", [f"model={preset}"]).model
+    ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
+    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
+    return reference, ours
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_preset_equals_mmseg(preset, compose, batch):
+    images, masks = batch
+    reference, ours = build_pair(preset, compose)
+
+    expected = mm.mmseg_logits(reference, images)
+    with torch.no_grad():
+        got = ours.eval()(images)
+    assert got.shape == expected.shape == (2, NUM_CLASSES, *SIZE)
+    scale = expected.abs().max()
+    assert scale > 1e-3
+    assert (got - expected).abs().max() <= 1e-4 * scale
+
+    torch.manual_seed(1)  # the same dropout masks: both run the decode head, then the auxiliary head
+    expected_losses = mm.mmseg_losses(reference, images, masks)
+    torch.manual_seed(1)
+    got_losses = ours.train().losses(images, masks)
+    assert set(expected_losses) == {"decode.loss_ce", "aux.loss_ce"}
+    torch.testing.assert_close(got_losses["loss_ce"], expected_losses["decode.loss_ce"], rtol=1e-4, atol=0)
+    torch.testing.assert_close(got_losses["loss_aux"], expected_losses["aux.loss_ce"], rtol=1e-4, atol=0)
