@@ -35,14 +35,14 @@ def study(tmp_path_factory) -> Path:
     sweep = tmp / "multirun" / "tiny"
     command = [sys.executable, str(REPO / "tools" / "train.py"), "--multirun", *STUDY,
                f"dataset.cache_dir={tmp / 'cache'}", f"hydra.sweep.dir={sweep}"]
-    done = subprocess.run(command, cwd=tmp, env=ENV, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=tmp, env=ENV, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return sweep
 
 
 def run_compare(*args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, str(REPO / "tools" / "compare.py"), *args], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -146,7 +146,7 @@ def test_update_document_replaces_only_its_block(tmp_path):
 
 def test_missing_folder_is_one_clear_line(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "tools" / "compare.py"), str(tmp_path / "nope")], cwd=REPO,
-                          env=ENV, capture_output=True, text=True, timeout=120)
+                          env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "nope" in done.stderr
     with pytest.raises(FileNotFoundError, match="no finished run"):
         find_runs([tmp_path])
