@@ -1,8 +1,9 @@
-"""Structured schema of the top-level configs: a typo in a key is an error that names the key.
+"""One structured schema per tool: a tool's config holds only the keys that tool reads.
 
-``model``, ``dataset``, ``augment``, ``optimizer`` and ``scheduler`` are free-form nodes checked
-by the registries (unknown component names and keywords fail there); ``trainer`` and ``test``
-are typed here.
+A typo, or a key the tool does not read (``tools/export.py trainer.max_iters=5``), is an error naming
+the key (see :mod:`segfw.cli`). ``model``, ``dataset``, ``augment``, ``optimizer`` and ``scheduler`` are
+free-form nodes checked by the registries (unknown component names and keywords fail there);
+everything else is typed here.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class TestConfig:
 
 @dataclass
 class TrainConfig:
+    """``tools/train.py``."""
+
     experiment: str = "default"
     run_dir: Optional[str] = None
     resume: bool = False
@@ -64,22 +67,71 @@ class TrainConfig:
 
 
 @dataclass
-class EvalConfig(TrainConfig):
+class SavedRunConfig:
+    """What every tool that uses a trained model reads: which model (a run folder or a checkpoint)."""
+
+    run_dir: Optional[str] = None
     checkpoint: Optional[str] = None
-    output: Optional[str] = None
-    save_predictions: Optional[str] = None
 
 
 @dataclass
-class InferConfig(TrainConfig):
-    checkpoint: Optional[str] = None
+class EvalTrainerConfig:
+    """The ``trainer`` keys evaluation reads (overrides of the run's saved values)."""
+
+    num_workers: int = 2
+    amp: bool = False
+    amp_dtype: str = "bf16"
+
+
+@dataclass
+class SavedModelConfig:
+    """The ``model`` keys a trained model may change without retraining."""
+
+    threshold: float = 0.5  # binary mode: foreground where its probability >= threshold
+
+
+@dataclass
+class EvalConfig(SavedRunConfig):
+    """``tools/eval.py``: the run's saved settings, overridden key by key by the command line."""
+
+    device: str = "auto"
+    output: Optional[str] = None
+    save_predictions: Optional[str] = None
+    model: SavedModelConfig = field(default_factory=SavedModelConfig)
+    dataset: Any = MISSING
+    augment: Any = MISSING
+    test: TestConfig = field(default_factory=TestConfig)
+    trainer: EvalTrainerConfig = field(default_factory=EvalTrainerConfig)
+
+
+@dataclass
+class InferConfig(SavedRunConfig):
+    """``tools/infer.py``."""
+
+    device: str = "auto"
     input: Optional[str] = None
     output: Optional[str] = None
     alpha: float = 0.5
+    model: SavedModelConfig = field(default_factory=SavedModelConfig)
+    augment: Any = MISSING
+    test: TestConfig = field(default_factory=TestConfig)
 
 
 @dataclass
-class BenchmarkConfig(TrainConfig):
+class ExportConfig(SavedRunConfig):
+    """``tools/export.py`` (always on the CPU)."""
+
+    format: str = "onnx"  # onnx | torchscript
+    output: Optional[str] = None
+    input_size: list[int] = field(default_factory=lambda: [512, 512])  # [H, W] of the example input
+
+
+@dataclass
+class BenchmarkConfig:
+    """``tools/benchmark.py``."""
+
+    model: Any = MISSING
+    device: str = "auto"
     input: list[int] = field(default_factory=lambda: [512, 512])  # [H, W]
     batch_size: int = 2
     warmup: int = 2
@@ -88,18 +140,52 @@ class BenchmarkConfig(TrainConfig):
 
 
 @dataclass
-class ExportConfig(TrainConfig):
-    checkpoint: Optional[str] = None
-    format: str = "onnx"  # onnx | torchscript
-    output: Optional[str] = None
-    input_size: list[int] = field(default_factory=lambda: [512, 512])  # [H, W] of the example input
+class BrowseTrainerConfig:
+    """The ``trainer`` keys browsing reads: the crop size the recipes interpolate, the loader workers."""
+
+    crop_size: list[int] = field(default_factory=lambda: [128, 128])
+    num_workers: int = 2
+
+
+@dataclass
+class BrowseConfig:
+    """``tools/browse_dataset.py``."""
+
+    seed: int = 0
+    dataset: Any = MISSING
+    augment: Any = MISSING
+    trainer: BrowseTrainerConfig = field(default_factory=BrowseTrainerConfig)
+    n: int = 16  # samples in the grid
+    split: str = "train"  # train: training pipeline; val: evaluation pipeline (mask at its original size)
+    output: str = "browse.png"
+    columns: int = 4
+    alpha: float = 0.5  # opacity of the label colours
+
+
+# ``from`` is a Python keyword, so this schema is a mapping rather than a dataclass.
+CONVERT_CHECKPOINT_SCHEMA = {
+    "from": None,  # mmseg | spnet
+    "input": None,
+    "output": None,
+    "model": MISSING,
+    "dataset": MISSING,
+    "augment": MISSING,
+    "test": TestConfig,
+}
+
+SCHEMAS = {
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "infer": InferConfig,
+    "export": ExportConfig,
+    "benchmark": BenchmarkConfig,
+    "browse": BrowseConfig,
+    "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,
+}
 
 
 def register_schemas() -> None:
-    """Make the schemas available to the defaults lists of configs/{train,eval,infer}.yaml."""
+    """Make ``<tool>_schema`` available to the defaults list of each ``configs/<tool>.yaml``."""
     store = ConfigStore.instance()
-    store.store(name="train_schema", node=TrainConfig)
-    store.store(name="eval_schema", node=EvalConfig)
-    store.store(name="infer_schema", node=InferConfig)
-    store.store(name="benchmark_schema", node=BenchmarkConfig)
-    store.store(name="export_schema", node=ExportConfig)
+    for tool, schema in SCHEMAS.items():
+        store.store(name=f"{tool}_schema", node=schema)

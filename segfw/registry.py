@@ -12,9 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A configuration names something that does not exist; the message says what and the fix."""
+from segfw.errors import ConfigError
 
 
 class Registry:

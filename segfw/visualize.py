@@ -11,22 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from segfw.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-
-IGNORE_COLOUR = (0, 0, 0)
-
-
-def default_palette(num_classes: int) -> np.ndarray:
-    """Distinct colours (K, 3) uint8, the PASCAL VOC bit-interleaving scheme."""
-    palette = np.zeros((num_classes, 3), dtype=np.uint8)
-    for k in range(num_classes):
-        label, colour = k, [0, 0, 0]
-        for shift in range(7, -1, -1):
-            for channel in range(3):
-                colour[channel] |= ((label >> channel) & 1) << shift
-            label >>= 3
-        palette[k] = colour
-    return palette
+from segfw.constants import IGNORE_COLOUR, IMAGENET_MEAN, IMAGENET_STD
 
 
 def _numpy(array: np.ndarray | torch.Tensor) -> np.ndarray:

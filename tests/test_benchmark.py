@@ -1,4 +1,4 @@
-"""segfw.engine.benchmark: FLOPs as 2×MAC, CPU step memory from the profiler, a preset measured end to end.
+"""segfw.analysis.benchmark and .flops: FLOPs as 2×MAC, CPU step memory from the profiler, a preset measured end to end.
 
 Nothing here times anything against a threshold: speed is measured by tools/benchmark.py, not tests.
 """
@@ -13,16 +13,9 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from segfw.analysis.benchmark import benchmark_model, build_benchmark_model, format_table, peak_step_memory_bytes, time_ms
+from segfw.analysis.flops import count_flops, count_parameters
 from segfw.config import register_schemas
-from segfw.engine.benchmark import (
-    benchmark_model,
-    build_benchmark_model,
-    count_flops,
-    count_parameters,
-    format_table,
-    peak_step_memory_bytes,
-    time_ms,
-)
 
 MIB = 2**20
 

@@ -1,4 +1,4 @@
-"""segfw.engine.module_benchmark and tools/benchmark_modules.py: FLOPs against a hand count, the tables it prints."""
+"""segfw.analysis.module_benchmark and tools/benchmark_modules.py: FLOPs against a hand count, the tables it prints."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from segfw.engine.module_benchmark import (
+from segfw.analysis.module_benchmark import (
     NeckCost,
     Setup,
     build_neck_block,

@@ -14,10 +14,10 @@ from conftest import CONFIGS
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from segfw.apis.evaluate import evaluate_checkpoint, prediction_writer
+from segfw.apis.train import train
 from segfw.config import register_schemas
 from segfw.data.datasets.cityscapes import CITYSCAPES_LABELS, Cityscapes
-from segfw.engine.evaluate_checkpoint import evaluate_checkpoint, prediction_writer
-from segfw.engine.trainer import train
 from segfw.metrics import ConfusionMatrix
 
 cs_eval = pytest.importorskip("cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling")

@@ -8,8 +8,8 @@ from data_layouts import CITYSCAPES_EVALUATED, COCO_UNUSED_CATEGORY_IDS, label_w
 from PIL import Image
 from scipy.io import savemat
 
-from segfw.data.convert import convert_cityscapes, convert_coco_stuff164k, convert_voc_aug
-from segfw.data.errors import BadSampleError
+from segfw.apis.convert_dataset import convert_cityscapes, convert_coco_stuff164k, convert_voc_aug
+from segfw.errors import BadSampleError
 from segfw.registry import DATASETS
 
 

@@ -8,8 +8,8 @@ import pytest
 from data_layouts import SIZE, label_with, make_ade20k, make_voc, write_label
 from PIL import Image
 
-from segfw.data.errors import BadSampleError, SkippedSample, one_line
 from segfw.data.loader import SkippedSamples, build_loader
+from segfw.errors import BadSampleError, SkippedSample, one_line
 from segfw.registry import DATASETS
 
 BASE = "ADEChallengeData2016"
@@ -162,6 +162,6 @@ def test_one_line_unwraps_any_worker_error():
     )
     assert one_line(ValueError(wrapped)) == "a.png: broken: really"
     assert (
-        str(BadSampleError(wrapped.replace("ValueError", "segfw.data.errors.BadSampleError")))
+        str(BadSampleError(wrapped.replace("ValueError", "segfw.errors.BadSampleError")))
         == "a.png: broken: really"
     )

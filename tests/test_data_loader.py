@@ -11,9 +11,9 @@ import torch
 from data_layouts import write_image, write_label
 from torch.utils.data import DataLoader, DistributedSampler
 
-from segfw.data.errors import SkippedSample
 from segfw.data.loader import SkippedSamples, build_loader, collate_skip_bad
 from segfw.data.transforms import build_transforms
+from segfw.errors import SkippedSample
 from segfw.registry import DATASETS
 
 NUM_SAMPLES = 6

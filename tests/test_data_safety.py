@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from segfw.data.datasets.folder import FolderDataset
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError
 from segfw.data.io import read_image, read_label
 
 ROTATE_90_CW = 6  # EXIF orientation: shown rotated 90° clockwise

@@ -79,7 +79,7 @@ def test_convert_tool_reports_a_missing_root_in_one_line(tmp_path, monkeypatch, 
 
 
 def test_benchmark_stand_ins_load_through_the_recipes(tmp_path):
-    from segfw.data.benchmark import SETTINGS, images_per_second
+    from segfw.analysis.data_benchmark import SETTINGS, images_per_second
 
     ade, cityscapes = SETTINGS
     assert images_per_second(ade, ade.write(tmp_path / "ade", 2), workers=0, batch_size=1, batches=1) > 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from data_layouts import make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
 
-from segfw.engine.trainer import train
+from segfw.apis.train import train
 
 LAYOUTS = {  # dataset: (write the tiny layout, raw ids to use, recipe, class count)
     "ade20k": (

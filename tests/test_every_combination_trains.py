@@ -6,7 +6,7 @@ import pytest
 
 import segfw
 from conftest import tiny_overrides
-from segfw.engine.trainer import train
+from segfw.apis.train import train
 
 NECKS = segfw.NECKS.names()
 HEADS = segfw.HEADS.names()

@@ -5,7 +5,7 @@ import shutil
 import torch
 
 from conftest import tiny_overrides
-from segfw.engine.trainer import train
+from segfw.apis.train import train
 
 
 def test_resumed_run_is_bitwise_identical(compose, tmp_path):

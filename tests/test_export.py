@@ -14,10 +14,10 @@ import torch
 from conftest import CONFIGS, REPO, tiny_overrides
 from hydra import compose, initialize_config_dir
 
+from segfw.apis.export import export_checkpoint, export_model
+from segfw.apis.train import train
 from segfw.config import register_schemas
 from segfw.engine.checkpoint import model_from_checkpoint
-from segfw.engine.export import export_checkpoint, export_model
-from segfw.engine.trainer import train
 from segfw.models.segmentor import build_segmentor
 from segfw.registry import ConfigError
 

@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image
 
 from conftest import tiny_overrides
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError
 from segfw.data.io import read_image
 from segfw.data.transforms.normalize import ChannelNormalize
 from test_tools_end_to_end import run_tool

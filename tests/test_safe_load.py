@@ -39,7 +39,7 @@ def genuine(tmp_path_factory) -> Path:
     from hydra import compose, initialize_config_dir
 
     from segfw.config import register_schemas
-    from segfw.engine.trainer import train
+    from segfw.apis.train import train
 
     tmp = tmp_path_factory.mktemp("safe_load")
     register_schemas()
@@ -73,9 +73,9 @@ def test_foreign_and_truncated_files_are_one_line(genuine, tmp_path):
 
 
 def test_infer_export_and_resume_refuse_the_crafted_file(genuine, tmp_path, compose):
-    from segfw.engine.export import export_checkpoint
-    from segfw.engine.infer_files import infer_files
-    from segfw.engine.trainer import train
+    from segfw.apis.export import export_checkpoint
+    from segfw.apis.infer import infer_files
+    from segfw.apis.train import train
 
     marker = tmp_path / "marker"
     crafted = crafted_checkpoint(genuine, tmp_path / "evil" / "best.pt", marker)

@@ -2,7 +2,7 @@
 
     python tools/benchmark_data.py [--workers 0 2 4] [--images 16] [--batch-size 4] [--batches 8]
 
-Stand-in files in the real layouts and sizes are written to a temporary folder (see segfw/data/benchmark.py).
+Stand-in files in the real layouts and sizes are written to a temporary folder (see segfw/analysis/data_benchmark.py).
 """
 
 import argparse
@@ -15,8 +15,8 @@ import albumentations
 import cv2
 import torch
 
+from segfw.analysis.data_benchmark import SETTINGS, images_per_second
 from segfw.cli import user_errors_as_one_line
-from segfw.data.benchmark import SETTINGS, images_per_second
 
 
 def parse_args() -> argparse.Namespace:

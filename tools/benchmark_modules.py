@@ -5,7 +5,7 @@
 
 Each (neck, size) is measured in a fresh process (params, GFLOPs as 2×MAC, median fwd+bwd time, peak
 memory), so one that runs out of memory or time is reported as such in the table instead of stopping
-the run. What each number means: ``segfw.engine.module_benchmark``.
+the run. What each number means: ``segfw.analysis.module_benchmark``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from segfw.analysis.module_benchmark import Setup, format_costs, format_ratios, measure_all, neck_names, progress_line
 from segfw.cli import user_errors_as_one_line
 from segfw.engine.device import resolve_device
-from segfw.engine.module_benchmark import Setup, format_costs, format_ratios, measure_all, neck_names, progress_line
 
 
 def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup]:

@@ -8,8 +8,8 @@ python tools/convert_dataset.py coco_stuff164k PATH/coco_stuff164k [--workers 8]
 import argparse
 import os
 
+from segfw.apis.convert_dataset import CONVERTERS
 from segfw.cli import user_errors_as_one_line
-from segfw.data.convert import CONVERTERS
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,17 +1,12 @@
 """Train a model: ``python tools/train.py [overrides]`` (e.g. ``model/neck=strip_attention``)."""
 
-import hydra
 from omegaconf import DictConfig
 
-from segfw.cli import user_errors_as_one_line
-from segfw.config import register_schemas
-from segfw.engine.trainer import train
-
-register_schemas()
+from segfw.apis.train import train
+from segfw.cli import hydra_tool
 
 
-@hydra.main(config_path="../configs", config_name="train", version_base=None)
-@user_errors_as_one_line
+@hydra_tool("train")
 def main(cfg: DictConfig) -> None:
     train(cfg)
 

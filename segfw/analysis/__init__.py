@@ -1,1 +1,4 @@
-"""Analyses over models and runs: benchmarks, FLOPs, comparisons of runs."""
+"""Measurements of models, blocks and data pipelines: FLOPs, parameters, speed, memory, loader throughput.
+
+Floor 4, beside ``segfw.apis``: called by ``tools/benchmark*.py``; nothing below imports it.
+"""

@@ -167,7 +167,7 @@ def measure_costs(group: Group) -> None:
     """Parameters (M) and GFLOPs (per image, 2×MAC) of the group's model, from its first run's config."""
     import torch
 
-    from segfw.engine.benchmark import count_flops, count_parameters
+    from segfw.analysis.flops import count_flops, count_parameters
     from segfw.models.segmentor import build_segmentor
 
     config = _unflatten(group.runs[0].config)

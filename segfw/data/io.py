@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError
 
 ID_MODES = ("L", "P", "1", "I", "I;16", "I;16L", "I;16B")  # PIL modes holding one id per pixel
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I")  # one-channel modes with more than 8 bits

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
 
-from segfw.data.errors import SkippedSample
+from segfw.errors import SkippedSample
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from segfw.atomic_write import atomic_write
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 _ITER_NAME = re.compile(r"iter_(\d+)\.pt$")
 _UNSAFE_GLOBAL = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)")
@@ -116,9 +116,13 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     """Rebuild the trained model from a checkpoint alone: ``(model in eval mode, run config, class names)``."""
+    return model_from_state(load_checkpoint(path), device)
+
+
+def model_from_state(state: dict[str, Any], device: torch.device | str = "cpu"):
+    """:func:`model_from_checkpoint` of a loaded checkpoint ``state``."""
     from segfw.models.segmentor import build_segmentor
 
-    state = load_checkpoint(path)
     cfg = OmegaConf.create(state["config"])
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["backbone"]["pretrained"] = None  # the checkpoint holds the weights

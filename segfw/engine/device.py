@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:

@@ -63,7 +63,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
                 image = resize(images[i : i + 1].float(), masks.shape[-2:])
                 samples.append((to_uint8_image(image[0].float()), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
     matrix.all_reduce()
-    if len(skipped):
+    if len(skipped) and is_main_process():
         print(skipped.summary())
     model.train(was_training)
     return EvalResult(matrix.summary(class_names), matrix.matrix.cpu(), samples)

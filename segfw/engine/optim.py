@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from segfw.errors import ConfigError
 from segfw.models.param_groups import split_weight_decay
-from segfw.registry import ConfigError
 
 
 def parameter_groups(model: nn.Module, lr: float, head_lr_mult: float) -> list[dict]:

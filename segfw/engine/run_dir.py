@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from segfw.engine.distributed import broadcast_object, is_main_process
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 OUTPUTS = Path("outputs")
 

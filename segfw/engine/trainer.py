@@ -26,13 +26,14 @@ from segfw.engine.checkpoint import (
     save_checkpoint,
 )
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
-from segfw.engine.device import autocast, autocast_dtype, resolve_device
+from segfw.engine.device import autocast, autocast_dtype
 from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import prepare_run_dir
+from segfw.errors import ConfigError
 from segfw.metrics import format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
 
@@ -132,7 +133,7 @@ class Trainer:
     def _resume(self) -> None:
         path = newest_checkpoint(self.ckpt_dir)
         if path is None:
-            raise FileNotFoundError(f"resume=true, but {self.ckpt_dir} holds no checkpoint")
+            raise ConfigError(f"resume=true, but {self.ckpt_dir} holds no checkpoint; train without resume=true first")
         state = load_checkpoint(path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -270,13 +271,3 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
-
-
-def train(cfg: DictConfig) -> dict:
-    """Run the training job a composed ``train`` config describes; returns the final metrics."""
-    device = resolve_device(cfg.device, dist_utils.local_rank())
-    dist_utils.init_distributed(device)
-    try:
-        return Trainer(cfg, device).run()
-    finally:
-        dist_utils.shutdown_distributed()

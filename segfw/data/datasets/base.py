@@ -24,11 +24,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segfw.data.errors import BadSampleError, SkippedSample
+from segfw.constants import IGNORE_INDEX
 from segfw.data.io import exif_orientation, read_image, read_label
-from segfw.registry import ConfigError
-
-IGNORE_INDEX = 255
+from segfw.errors import BadSampleError, ConfigError, SkippedSample
 INVALID = -1  # label table entry of a raw id the dataset does not define
 BAD_SAMPLE_POLICIES = ("fail", "skip")
 MISSING = {

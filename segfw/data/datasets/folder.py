@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from segfw.constants import default_palette
 from segfw.data.datasets.base import Sample, SegmentationDataset, by_stem, pair_samples
-from segfw.data.errors import BadSampleError
-from segfw.registry import DATASETS, ConfigError
-from segfw.visualize import default_palette
+from segfw.errors import BadSampleError, ConfigError
+from segfw.registry import DATASETS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 LOSSY_MASK_SUFFIXES = (".jpg", ".jpeg")

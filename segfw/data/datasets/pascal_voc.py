@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from segfw.constants import default_palette
 from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples
-from segfw.data.errors import BadSampleError
+from segfw.errors import BadSampleError
 from segfw.registry import DATASETS
-from segfw.visualize import default_palette
 
 VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",

@@ -4,17 +4,12 @@
 ``(image=(H, W, 3) uint8, mask=(H, W)) -> {"image": (3, H', W') float tensor, "mask": ...}``.
 """
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-from segfw.data.transforms.build import KeepMask, build_transforms, transform_names  # noqa: E402
-from segfw.data.transforms.crop import CatMaxRatioCrop  # noqa: E402
-from segfw.data.transforms.photometric import PhotoMetricDistortion  # noqa: E402
-from segfw.data.transforms.resize import RandomRescale, RescaleKeepRatio  # noqa: E402
+from segfw.data.transforms.build import KeepMask, build_transforms, transform_names
+from segfw.data.transforms.crop import CatMaxRatioCrop
+from segfw.data.transforms.photometric import PhotoMetricDistortion
+from segfw.data.transforms.resize import RandomRescale, RescaleKeepRatio
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "CatMaxRatioCrop",
     "KeepMask",
     "PhotoMetricDistortion",

@@ -8,7 +8,7 @@ import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema, DualTransform
 from pydantic import Field
 
-from segfw.data.datasets.base import IGNORE_INDEX
+from segfw.constants import IGNORE_INDEX
 
 MAX_TRIES = 10
 

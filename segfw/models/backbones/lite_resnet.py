@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
-from segfw.models.backbones.resnet import add_strip_pooling
+from segfw.models.backbones.resnet_blocks import add_strip_pooling
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.layers import ConvBNReLU
 from segfw.registry import BACKBONES, ConfigError

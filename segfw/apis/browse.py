@@ -5,33 +5,18 @@ Entry point: ``tools/browse_dataset.py dataset=NAME dataset.root=PATH augment=RE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from segfw.config import TrainConfig
 from segfw.data.loader import SkippedSamples, build_loader
 from segfw.data.transforms import build_transforms
-from segfw.registry import DATASETS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import DATASETS
 from segfw.visualize import make_grid, overlay, to_uint8_image
-
-
-@dataclass
-class BrowseConfig(TrainConfig):
-    n: int = 16  # samples in the grid
-    split: str = "train"  # train: training pipeline; val: evaluation pipeline (mask at its original size)
-    output: str = "browse.png"
-    columns: int = 4
-    alpha: float = 0.5  # opacity of the label colours
-
-
-def register_browse_schema() -> None:
-    ConfigStore.instance().store(name="browse_schema", node=BrowseConfig)
 
 
 def display_steps(cfg: DictConfig, split: str) -> list:

@@ -1,4 +1,7 @@
-"""Errors for unusable data on disk, and the one line a tool prints for any error.
+"""segfw's errors: a user's mistake in a config or in data on disk, and the one line a tool prints for it.
+
+``ConfigError`` and ``BadSampleError`` are the user errors: a tool prints their message as one line
+(see :mod:`segfw.cli`); any other exception is a bug and keeps its traceback.
 
 A DataLoader worker re-raises a sample's exception in the main process as the same type, but with
 the whole worker traceback as its message. :func:`original_message` recovers the original line, so
@@ -19,11 +22,18 @@ def original_message(text: str) -> str:
     return message if separator else last
 
 
+class ConfigError(ValueError):
+    """A configuration names something that does not exist or is invalid; the message says what and the fix."""
+
+
 class BadSampleError(ValueError):
     """A sample or dataset layout on disk cannot be used; the one-line message names the file and the fix."""
 
     def __init__(self, message: str):
         super().__init__(original_message(str(message)))
+
+
+USER_ERRORS = (ConfigError, BadSampleError)  # printed as one line by the tools; anything else is a bug
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from segfw.atomic_write import atomic_write, write_text
 from segfw.data.datasets.base import apply_label_table, label_table
 from segfw.data.datasets.cityscapes import LABEL_ID_TO_TRAIN_ID
 from segfw.data.datasets.coco_stuff import RAW_TO_TRAIN_ID
-from segfw.data.errors import BadSampleError
 from segfw.data.io import read_label
+from segfw.errors import BadSampleError
 
 Job = tuple[Path, Path]  # (source, target)
 

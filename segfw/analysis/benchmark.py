@@ -1,11 +1,7 @@
 """Whole-model benchmark: parameters, GFLOPs, inference latency and throughput, training step time and memory.
 
-- GFLOPs: ``torch.utils.flop_counter.FlopCounterMode`` on one image in eval mode. It counts
-  2 FLOPs per multiply-accumulate (2×MAC) of convolutions, matrix products and attention; it does
-  not count element-wise ops, softmax, normalisation, pooling or resizing. PyTorch's fused CPU
-  attention kernel (``aten._scaled_dot_product_flash_attention_for_cpu``), which FlopCounterMode
-  does not know, is counted with the formula it uses for the CUDA ones (:func:`count_flops`
-  registers it).
+- GFLOPs: :func:`segfw.analysis.flops.count_flops` on one image in eval mode (2×MAC of convolutions,
+  matrix products and attention; see that module for what is and is not counted).
 - Time: the median over ``repeats`` runs after ``warmup`` runs; on CUDA with ``torch.cuda.Event``
   pairs and a synchronize, on CPU with ``time.perf_counter``.
 - Training memory: the peak of tensor memory during one training step (forward, losses, backward,
@@ -24,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, flop_registry, register_flop_formula, sdpa_flop
+from omegaconf import OmegaConf
 
+from segfw.analysis.flops import count_flops, count_parameters
+from segfw.engine.device import resolve_device
+from segfw.errors import ConfigError
 from segfw.models.segmentor import Segmentor, build_segmentor
-from segfw.registry import ConfigError
 
 MIB = 2**20
 
@@ -51,30 +49,6 @@ def build_benchmark_model(model_cfg: Mapping[str, Any], num_classes: int) -> Seg
     node = copy.deepcopy(dict(model_cfg))
     node["backbone"]["pretrained"] = None
     return build_segmentor(node, num_classes)
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def register_cpu_flash_attention_flops() -> None:
-    """Let FlopCounterMode count the CPU fused-attention kernel like the CUDA ones: 2×MAC of QKᵀ and AV,
-    i.e. 2·B·h·Nq·Nk·(d + d_v). Idempotent (and a no-op once PyTorch registers the kernel itself)."""
-    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    if op not in flop_registry:
-        register_flop_formula(op, get_raw=True)(sdpa_flop)  # sdpa_flop already takes shapes
-
-
-@torch.no_grad()
-def count_flops(model: torch.nn.Module, inputs: torch.Tensor) -> tuple[int, torch.Tensor]:
-    """FLOPs (2×MAC, see the module docstring) of ``model(inputs)`` in eval mode, and its output."""
-    register_cpu_flash_attention_flops()
-    was_training = model.training
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        output = model(inputs)
-    model.train(was_training)
-    return counter.get_total_flops(), output
 
 
 def time_ms(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
@@ -206,3 +180,11 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
                  f"{r.train_peak_MiB:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def benchmark_preset(cfg: Mapping[str, Any], name: str) -> str:
+    """``tools/benchmark.py``: the table of the ``model`` preset ``name`` at ``cfg.input``, and how it was measured."""
+    device = resolve_device(cfg.device)
+    model = build_benchmark_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.num_classes)
+    result = benchmark_model(model, name, cfg.input, device, cfg.batch_size, cfg.warmup, cfg.repeats)
+    return f"{format_table([result])}\n{legend(device, cfg.repeats)}"

@@ -29,9 +29,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from segfw.engine.checkpoint import model_from_checkpoint
-from segfw.engine.saved_run import find_checkpoint
-from segfw.registry import ConfigError
+from segfw.apis.run import Run
+from segfw.errors import ConfigError
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
@@ -82,10 +81,10 @@ def export_model(model: nn.Module, fmt: str, output: str | Path, input_size: Seq
 
 def export_checkpoint(cfg: DictConfig) -> ExportReport:
     """``tools/export.py``: the model of ``checkpoint`` (or ``run_dir``'s best) to ``output`` in ``format``."""
-    checkpoint = find_checkpoint(cfg)
-    model, _, _ = model_from_checkpoint(checkpoint, "cpu")
+    run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
+    model = run.build_model("cpu")
     default_name = "model.onnx" if cfg.format == "onnx" else "model.torchscript.pt"
-    output = Path(cfg.output) if cfg.get("output") else checkpoint.parent / default_name
+    output = Path(cfg.output) if cfg.get("output") else run.checkpoint.parent / default_name
     return export_model(model, cfg.format, output, cfg.input_size)
 
 

@@ -10,14 +10,13 @@ import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
+from segfw.apis.run import Run
 from segfw.engine import distributed as dist_utils
-from segfw.engine.checkpoint import model_from_checkpoint
 from segfw.engine.data import build_eval_loader, build_split
 from segfw.engine.device import autocast_dtype, resolve_device
 from segfw.engine.evaluator import evaluate
-from segfw.engine.saved_run import find_checkpoint, merge_run_config
+from segfw.errors import ConfigError
 from segfw.metrics import format_table
-from segfw.registry import ConfigError
 
 
 def prediction_writer(dataset, folder: Path):
@@ -34,14 +33,15 @@ def prediction_writer(dataset, folder: Path):
     return write
 
 
-def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
-    """Evaluate ``run_dir``'s or ``checkpoint``'s model; writes ``eval.json`` and returns the summary."""
+def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
+    """Evaluate ``run_dir``'s or ``checkpoint``'s model on the run's settings with ``overrides`` (the command
+    line's keys, taken from ``cfg``) merged in; writes ``eval.json`` and returns the summary."""
     device = resolve_device(cfg.device, dist_utils.local_rank())
     dist_utils.init_distributed(device)
     try:
-        checkpoint = find_checkpoint(cfg)
-        model, run_cfg, classes = model_from_checkpoint(checkpoint, device)
-        settings = merge_run_config(run_cfg, cfg, overrides)
+        run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
+        settings = run.settings(cfg, overrides)
+        checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes
         dataset = build_split(settings, "val")
         if list(dataset.classes) != classes:
             raise ConfigError(
@@ -55,7 +55,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> dict:
         if dist_utils.is_main_process():
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
             print(format_table(result.summary))
-            output = Path(cfg.output) if cfg.get("output") else (Path(cfg.run_dir) if cfg.get("run_dir") else checkpoint.parent.parent) / "eval.json"
+            output = Path(cfg.output) if cfg.get("output") else run.folder / "eval.json"
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(result.summary, indent=2))
             print(f"wrote {output}")

@@ -4,11 +4,11 @@ Used by ``tools/benchmark_modules.py``. Each neck is built from ``configs/model/
 defaults) on C input channels and measured on a (B, C, size, size) map:
 
 - params: parameters of the block;
-- GFLOPs: forward of the whole batch, counted by :func:`segfw.engine.benchmark.count_flops` (2×MAC of
+- GFLOPs: forward of the whole batch, counted by :func:`segfw.analysis.flops.count_flops` (2×MAC of
   convolutions, matrix products and attention, the fused CPU attention kernel included);
 - fwd+bwd: median wall time of forward + backward (train mode, input requiring grad) after warm-up;
 - peak: peak tensor memory of one forward + backward above what is live before it, see
-  :func:`segfw.engine.benchmark.peak_step_memory_bytes`.
+  :func:`segfw.analysis.benchmark.peak_step_memory_bytes`.
 
 :func:`measure_isolated` runs each (neck, size) in a fresh process, so that one that runs out of memory
 or time is reported as such (``NeckCost.failure``) instead of stopping the run.
@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from omegaconf import OmegaConf
 
+from segfw.analysis.benchmark import MIB, peak_step_memory_bytes, time_ms
+from segfw.analysis.flops import count_flops, count_parameters
 from segfw.config import CONFIG_DIR
-from segfw.engine.benchmark import MIB, count_flops, count_parameters, peak_step_memory_bytes, time_ms
 from segfw.engine.device import resolve_device
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.level_neck import build_neck

@@ -10,15 +10,14 @@ from omegaconf import DictConfig
 from PIL import Image
 from tqdm import tqdm
 
+from segfw.apis.run import Run
 from segfw.data.datasets.folder import IMAGE_SUFFIXES
 from segfw.data.io import read_image
 from segfw.data.transforms import build_transforms
-from segfw.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from segfw.engine.device import resolve_device
 from segfw.engine.evaluator import predict_batch
-from segfw.engine.saved_run import merge_run_config
-from segfw.registry import ConfigError
-from segfw.visualize import default_palette, overlay
+from segfw.errors import ConfigError
+from segfw.visualize import overlay
 
 
 def list_images(path: Path) -> list[Path]:
@@ -33,15 +32,14 @@ def list_images(path: Path) -> list[Path]:
     return images
 
 
-def infer_files(cfg: DictConfig, overrides: Sequence[str]) -> list[Path]:
+def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     """Write ``<stem>.png`` (class ids at the input's size, palette PNG) and ``<stem>_overlay.jpg`` per image."""
-    if not cfg.get("checkpoint") or not cfg.get("input") or not cfg.get("output"):
-        raise ConfigError("usage: tools/infer.py checkpoint=FILE input=FILE_OR_DIR output=DIR")
+    if not (cfg.get("checkpoint") or cfg.get("run_dir")) or not cfg.get("input") or not cfg.get("output"):
+        raise ConfigError("usage: tools/infer.py checkpoint=FILE (or run_dir=PATH) input=FILE_OR_DIR output=DIR")
     device = resolve_device(cfg.device)
-    model, run_cfg, classes = model_from_checkpoint(cfg.checkpoint, device)
-    palette_list = load_checkpoint(cfg.checkpoint).get("palette")
-    palette = np.asarray(palette_list, dtype=np.uint8) if palette_list else default_palette(len(classes))
-    settings = merge_run_config(run_cfg, cfg, overrides)
+    run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
+    settings = run.settings(cfg, overrides)
+    model, palette = run.build_model(device, settings.model), run.palette
     transform = build_transforms(settings.augment, "val")
     output = Path(cfg.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)
