@@ -19,6 +19,7 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from conftest import REPO
 from segfw.analysis.compare import Group, Run, find_runs, group_runs, update_document, welch_interval
+from segfw.errors import ConfigError
 
 STUDY = [
     "experiment=context_study", "model/neck=identity,strip_pooling", "seed=0,1", "device=cpu",
@@ -148,5 +149,5 @@ def test_missing_folder_is_one_clear_line(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "tools" / "compare.py"), str(tmp_path / "nope")], cwd=REPO,
                           env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "nope" in done.stderr
-    with pytest.raises(FileNotFoundError, match="no finished run"):
+    with pytest.raises(ConfigError, match="no finished run"):
         find_runs([tmp_path])

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from segfw.analysis.compare import compare, report, update_document, write_outputs
-from segfw.cli import USER_ERRORS
+from segfw.errors import USER_ERRORS, one_line
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,8 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python tools/compare.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
         cmp = compare(args.folders, args.baseline, args.classes, costs=not args.no_costs)
-    except (*USER_ERRORS, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
     block = report(cmp, command)
     print(block)

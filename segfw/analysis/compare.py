@@ -30,6 +30,8 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from segfw.errors import ConfigError
+
 IGNORED_KEYS = ("seed", "run_dir", "resume")
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 
@@ -96,7 +98,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
     found: dict[Path, Run] = {}
     for path in map(Path, paths):
         if not path.is_dir():
-            raise FileNotFoundError(f"{path}: no such folder; give run folders or a folder holding them (e.g. a multirun folder)")
+            raise ConfigError(f"{path}: no such folder; give run folders or a folder holding them (e.g. a multirun folder)")
         for metrics in sorted([path / "metrics.json"] if (path / "metrics.json").is_file() else path.rglob("metrics.json")):
             folder = metrics.parent
             if not (folder / "config.yaml").is_file() or folder.resolve() in found:
@@ -106,7 +108,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
             costs = json.loads(costs_file.read_text()) if costs_file.is_file() else {}
             found[folder.resolve()] = Run(folder, config, json.loads(metrics.read_text()), costs)
     if not found:
-        raise FileNotFoundError(f"no finished run (config.yaml + metrics.json) under {', '.join(map(str, paths))}")
+        raise ConfigError(f"no finished run (config.yaml + metrics.json) under {', '.join(map(str, paths))}")
     return list(found.values())
 
 
@@ -236,7 +238,7 @@ def compare(paths: Sequence[str | Path], baseline: str | None = None, classes: S
     if baseline is not None:
         matches = [g for g in groups if g.label == baseline] or [g for g in groups if baseline in g.label]
         if not matches:
-            raise ValueError(f"no group named {baseline!r}; groups: {', '.join(g.label for g in groups)}")
+            raise ConfigError(f"no group named {baseline!r}; groups: {', '.join(g.label for g in groups)}")
         base = matches[0]
     else:
         base = next((g for g in groups if "identity" in g.label), groups[0])
@@ -247,7 +249,7 @@ def compare(paths: Sequence[str | Path], baseline: str | None = None, classes: S
     shown = list(classes) if classes else names
     unknown = [c for c in shown if c not in names]
     if unknown:
-        raise ValueError(f"unknown class {unknown[0]!r}; the runs' classes are {', '.join(names)}")
+        raise ConfigError(f"unknown class {unknown[0]!r}; the runs' classes are {', '.join(names)}")
     return Comparison(groups, base, names, shown)
 
 
