@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import copy
+import logging
 import sys
 import types
 from pathlib import Path
@@ -53,12 +54,14 @@ install_mmcv_ops_stand_in()
 
 import mmseg  # noqa: E402
 from mmengine.config import Config  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
 
 CONFIG_ROOT = Path(mmseg.__file__).parent / ".mim" / "configs"
 

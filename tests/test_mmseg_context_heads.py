@@ -12,7 +12,7 @@ from mmseg_reference import MODELS  # installs the mmcv op-loader stand-in first
 
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.level_neck import build_neck
-from segfw.models.necks.mmseg_keys import rename_decode_head
+from segfw.models.conversion import convert_state
 from segfw.registry import HEADS
 
 IN, WIDTH, K = 32, 16, 5
@@ -26,6 +26,20 @@ CASES = {
     "DAHead": (dict(pam_channels=WIDTH // 8),
                {"name": "dual_attention", "branch_reduction": IN // WIDTH, "reduction": 8}),
 }
+
+
+# mmseg's FCNHead converts to segfw's fcn head; its convs are the identity neck's context stage
+FCN_AS_STAGE = {"head.convs.0.": "neck.block.reduce.", "head.convs.1.": "neck.block.project.",
+                "head.conv_cat.": "neck.block.fuse."}
+
+
+def converted(head_type: str, state: dict) -> dict:
+    """A decode head's state dict (mmseg names, without the ``decode_head.`` prefix) in segfw's names."""
+    out = convert_state("mmseg", {f"decode_head.{k}": v for k, v in state.items()})
+    if head_type == "FCNHead":
+        out = {next((new + k[len(old):] for old, new in FCN_AS_STAGE.items() if k.startswith(old)), k): v
+               for k, v in out.items()}
+    return out
 
 
 class NeckAndHeads(torch.nn.Module):
@@ -59,8 +73,7 @@ def pair(head_type: str, dropout: float = 0.1):
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.75, 1.25)
     ours = NeckAndHeads(neck_node, dropout)
-    state = {f"decode_head.{k}": v for k, v in reference.state_dict().items()}
-    ours.load_state_dict(rename_decode_head(state, head_type), strict=True)
+    ours.load_state_dict(converted(head_type, reference.state_dict()), strict=True)
     return reference, ours
 
 
@@ -91,7 +104,7 @@ def test_train_mode_outputs_and_gradients_equal_mmseg(head_type):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4 * e.abs().max().item())
     sum(o.square().mean() for o in expected).backward()
     sum(o.square().mean() for o in got).backward()
-    expected_grads = rename_decode_head({f"decode_head.{k}": p.grad for k, p in reference.named_parameters()}, head_type)
+    expected_grads = converted(head_type, {k: p.grad for k, p in reference.named_parameters()})
     for name, p in ours.named_parameters():
         torch.testing.assert_close(p.grad, expected_grads[name].reshape(p.shape), rtol=1e-3, atol=1e-5)
 
@@ -99,5 +112,4 @@ def test_train_mode_outputs_and_gradients_equal_mmseg(head_type):
 def test_every_mmseg_weight_has_a_place():
     for head_type in CASES:
         reference, ours = pair(head_type)
-        renamed = rename_decode_head({f"decode_head.{k}": v for k, v in reference.state_dict().items()}, head_type)
-        assert set(renamed) == set(ours.state_dict())
+        assert set(converted(head_type, reference.state_dict())) == set(ours.state_dict())

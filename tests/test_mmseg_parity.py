@@ -35,18 +35,24 @@ def batch():
     return images, masks
 
 
-def build_pair(preset: str, compose):
-    reference = mm.build_mmseg_model(PRESETS[preset], num_classes=NUM_CLASSES)
-    cfg = compose("train", [f"model={preset}"]).model
+def build_pair(preset: str, compose, align_corners: bool = False):
+    changes = dict(decode_head=dict(align_corners=True), auxiliary_head=dict(align_corners=True)) if align_corners else {}
+    reference = mm.build_mmseg_model(PRESETS[preset], num_classes=NUM_CLASSES, **changes)
+    cfg = compose("train", [f"model={preset}"] + (["model.align_corners=true"] if align_corners else [])).model
     ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
     ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
     return reference, ours
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
-def test_preset_equals_mmseg(preset, compose, batch):
+@pytest.mark.parametrize(
+    "preset, align_corners",
+    [(preset, False) for preset in PRESETS] + [("deeplabv3plus_r50-d8", True)],
+    ids=list(PRESETS) + ["deeplabv3plus_r50-d8-align_corners"],
+)
+def test_preset_equals_mmseg(preset, align_corners, compose, batch):
+    """align_corners=True: mmseg's 769x769 Cityscapes configs set it on both heads; ``model.align_corners`` here."""
     images, masks = batch
-    reference, ours = build_pair(preset, compose)
+    reference, ours = build_pair(preset, compose, align_corners)
 
     expected = mm.mmseg_logits(reference, images)
     with torch.no_grad():

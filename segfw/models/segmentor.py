@@ -78,11 +78,13 @@ class Segmentor(nn.Module):
     def head_outputs(self, images: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
         context = self.neck(feats)
+        # side heads run first, then the main and the auxiliary head: mmseg's order (DAHead classifies
+        # PAM, CAM, then the sum), so that under one seed both draw the same dropout masks
+        sides = {name: head(context) for name, head in self.side_heads.items()}
         out = {MAIN: self.head(context)}
         if self.aux_head is not None:
             out["aux"] = self.aux_head(feats)
-        out.update({name: head(context) for name, head in self.side_heads.items()})
-        return out
+        return {**out, **sides}
 
     def losses(self, images: Tensor, masks: Tensor) -> dict[str, Tensor]:
         size = masks.shape[-2:]

@@ -19,6 +19,12 @@ from segfw.registry import ConfigError
 
 _CLASSIFIER: Rule = (r"conv_seg\.", "classifier.1.")
 _FCN: list[Rule] = [(r"convs\.", "convs."), (r"conv_cat\.", "conv_cat."), _CLASSIFIER]
+_CONTEXT_STAGE: list[Rule] = [  # FCNHead's convs around NLHead's / CCHead's attention → the neck's ContextStage
+    (r"convs\.0\.", "neck.block.reduce."),
+    (r"convs\.1\.", "neck.block.project."),
+    (r"conv_cat\.", "neck.block.fuse."),
+    (r"conv_seg\.", "head.classifier.1."),
+]
 
 # decode head kind → (a key prefix only that head has, rules from "decode_head." onwards, output prefix included)
 MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
@@ -47,6 +53,31 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
     "psp": ("psp_modules.", [
         (r"psp_modules\.(\d+)\.1\.", r"neck.block.branches.\1.transform."),
         (r"bottleneck\.", "head.convs.0."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    # NL, CC and DA: the neck is the head's context part (a ContextStage for NL/CC, docs/modules.md);
+    # listed before "fcn" because NLHead and CCHead also have "convs." keys
+    "nl": ("nl_block.", [
+        (r"nl_block\.theta\.conv\.", "neck.block.block.attention.query."),
+        (r"nl_block\.phi\.conv\.", "neck.block.block.attention.key."),
+        (r"nl_block\.g\.conv\.", "neck.block.block.attention.value."),
+        (r"nl_block\.conv_out\.", "neck.block.block.project."),
+        *_CONTEXT_STAGE,
+    ]),
+    "cc": ("cca.", [
+        (r"cca\.(query|key|value)_conv\.", r"neck.block.block.\1."),
+        (r"cca\.gamma\.scale$", "neck.block.block.gamma"),
+        *_CONTEXT_STAGE,
+    ]),
+    "da": ("pam_in_conv.", [
+        (r"pam_in_conv\.", "neck.block.position.0."),
+        (r"pam\.(query|key|value)_project\.", r"neck.block.position.1.attention.\1."),
+        (r"pam\.gamma\.scale$", "neck.block.position.1.gamma"),
+        (r"pam_out_conv\.", "neck.block.position.2."),
+        (r"cam_in_conv\.", "neck.block.channel.0."),
+        (r"cam\.gamma\.scale$", "neck.block.channel.1.gamma"),
+        (r"cam_out_conv\.", "neck.block.channel.2."),
+        (r"(pam|cam)_conv_seg\.", r"side_heads.\1.classifier.1."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
@@ -94,7 +125,7 @@ def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
             continue
         for pattern, replacement in _MODULE_SUFFIXES:
             new = re.sub(pattern, replacement, new)
-        out[new] = value
+        out[new] = value.reshape(1) if new.endswith(".gamma") else value  # mmcv's Scale (γ) is 0-dim, ours (1,)
     if unknown:
         raise ConfigError(f"mmseg keys with no segfw counterpart: {', '.join(unknown[:4])}" + (" …" if len(unknown) > 4 else ""))
     return out

@@ -1,0 +1,70 @@
+"""ccnet_r50-d8, nonlocal_r50-d8 and danet_r50-d8 equal mmsegmentation 1.2.2's models, logit for
+logit and loss for loss (DANet's three decode losses included).
+
+mmseg's ``EncoderDecoder`` is built from its published config (BN instead of SyncBN, random weights
+and BN statistics), its state dict converted by the checkpoint converter and loaded strictly into
+the preset; eval-mode logits and training losses are compared on a random batch of odd size.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmseg_reference as mm
+import segfw
+from segfw.models.conversion import convert_state
+
+NUM_CLASSES = 7
+SIZE = (97, 129)
+# our preset → (mmseg's configs/_base_/models/<name>.py, its loss names → ours)
+PRESETS = {
+    "ccnet_r50-d8": ("ccnet_r50-d8", {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}),
+    "nonlocal_r50-d8": ("nonlocal_r50-d8", {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}),
+    "danet_r50-d8": ("danet_r50-d8", {"decode.pam_cam.loss_ce": "loss_ce", "decode.pam.loss_ce": "loss_pam",
+                                      "decode.cam.loss_ce": "loss_cam", "aux.loss_ce": "loss_aux"}),
+}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(2, 3, *SIZE, generator=gen)
+    masks = torch.randint(0, NUM_CLASSES, (2, *SIZE), generator=gen)
+    return images, masks
+
+
+def build_pair(preset: str, compose):
+    reference = mm.build_mmseg_model(PRESETS[preset][0], num_classes=NUM_CLASSES)
+    with torch.no_grad():  # CC and DA attention start switched off (γ = 0): switch it on
+        for name, p in reference.named_parameters():
+            if name.endswith("gamma.scale"):
+                p.fill_(0.7)
+    cfg = compose("train", [f"model={preset}"]).model
+    ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
+    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
+    return reference, ours
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_preset_equals_mmseg(preset, compose, batch):
+    images, masks = batch
+    reference, ours = build_pair(preset, compose)
+
+    expected = mm.mmseg_logits(reference, images)
+    with torch.no_grad():
+        got = ours.eval()(images)
+    assert got.shape == expected.shape == (2, NUM_CLASSES, *SIZE)
+    scale = expected.abs().max()
+    assert scale > 1e-3
+    assert (got - expected).abs().max() <= 1e-4 * scale
+
+    torch.manual_seed(1)  # the same dropout masks: both classify in the same order (DANet: PAM, CAM, sum; then aux)
+    expected_losses = mm.mmseg_losses(reference, images, masks)
+    torch.manual_seed(1)
+    got_losses = ours.train().losses(images, masks)
+    names = PRESETS[preset][1]
+    assert set(expected_losses) == set(names) and set(got_losses) == set(names.values())
+    for theirs, mine in names.items():
+        torch.testing.assert_close(got_losses[mine], expected_losses[theirs], rtol=1e-4, atol=0)
