@@ -37,6 +37,8 @@ class TrainerConfig:
     num_vis_images: int = 4
     keep_checkpoints: int = 1
     checkpoint_interval: int = 0  # 0: only at evaluations and at the end
+    best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
+    best_mode: str = "max"  # max | min
 
 
 @dataclass

@@ -101,3 +101,15 @@ def format_table(summary: dict) -> str:
     lines.append(f"{'mean':<{width}}" + "".join(f"  {cell(summary[mean])}" for _, _, mean in columns))
     lines.append("  ".join(f"{key} {cell(summary[key]).strip()}" for key in (*(c[2] for c in columns), "aAcc")))
     return "\n".join(lines)
+
+
+def confusion_csv(matrix: Tensor, class_names: Sequence[str]) -> str:
+    """The K×K pixel counts as CSV: a header row of predicted classes, one row per ground-truth class."""
+    counts = matrix.cpu().tolist()
+    rows = [",".join(["ground_truth \\ predicted", *map(_csv_cell, class_names)])]
+    rows += [",".join([_csv_cell(name), *map(str, row)]) for name, row in zip(class_names, counts)]
+    return "\n".join(rows) + "\n"
+
+
+def _csv_cell(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text

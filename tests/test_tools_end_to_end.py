@@ -78,7 +78,7 @@ def test_eval_reproduces_the_final_metrics(trained_run, tmp_path):
     assert "mIoU" in result.stdout and "road" in result.stdout
     evaluated = json.loads(out.read_text())
     best = torch.load(trained_run / "checkpoints/best.pt", weights_only=False)
-    assert best["best_miou"] == pytest.approx(evaluated["mIoU"], abs=1e-6)
+    assert best["best"]["name"] == "mIoU" and best["best"]["value"] == pytest.approx(evaluated["mIoU"], abs=1e-6)
     run_tool("eval.py", f"run_dir={trained_run}", "device=cpu")
     assert json.loads((trained_run / "eval.json").read_text()) == evaluated
 

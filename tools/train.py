@@ -7,8 +7,9 @@ from segfw.cli import hydra_tool
 
 
 @hydra_tool("train")
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> float | None:
+    """Returns the best value of ``trainer.best_metric``, so Hydra sweepers (Optuna) can optimise it."""
+    return train(cfg)["best"]["value"]
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for path in tqdm(list_images(Path(cfg.input).expanduser()), desc="infer", dynamic_ncols=True):
-        image = read_image(path)
+        image = read_image(path, int(settings.dataset.get("channels", 3)))
         tensor = transform(image=image)["image"].unsqueeze(0).to(device)
         labels = predict_batch(model, tensor, image.shape[:2], settings.test)[0].cpu().numpy().astype(np.uint8)
         label_png = Image.fromarray(labels, mode="P")

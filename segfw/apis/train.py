@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from segfw.apis.run import command_line_overrides
 from segfw.engine import distributed as dist_utils
 from segfw.engine.device import resolve_device
 from segfw.engine.trainer import Trainer
@@ -14,6 +15,6 @@ def train(cfg: DictConfig) -> dict:
     device = resolve_device(cfg.device, dist_utils.local_rank())
     dist_utils.init_distributed(device)
     try:
-        return Trainer(cfg, device).run()
+        return Trainer(cfg, device, command_line_overrides()).run()
     finally:
         dist_utils.shutdown_distributed()

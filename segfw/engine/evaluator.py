@@ -51,7 +51,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     matrix = ConfusionMatrix(len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
-    for batch in tqdm(skipped.filter(loader), desc="eval", leave=False, disable=not is_main_process(), dynamic_ncols=True):
+    for batch in tqdm(skipped.filter(loader), desc="eval", total=len(loader), leave=False, disable=not is_main_process(),
+                      dynamic_ncols=True):
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)

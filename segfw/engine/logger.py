@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,13 +19,18 @@ class TensorBoardLogger:
 
     def __init__(self, log_dir: Path, enabled: bool = True):
         self.writer = SummaryWriter(str(log_dir)) if enabled else None
+        # scalars.jsonl mirrors the scalars for scripts: one JSON object per call, {"step": s, "<tag>": value, ...}
+        self.jsonl = open(Path(log_dir) / "scalars.jsonl", "a", encoding="utf-8") if enabled else None
 
     def scalars(self, values: Mapping[str, float], step: int, prefix: str = "") -> None:
         if self.writer is None:
             return
-        for name, value in values.items():
-            if value is not None:
-                self.writer.add_scalar(f"{prefix}{name}", value, step)
+        tags = {f"{prefix}{name}": float(value) for name, value in values.items() if value is not None}
+        for tag, value in tags.items():
+            self.writer.add_scalar(tag, value, step)
+        if tags:
+            self.jsonl.write(json.dumps({"step": step, **tags}) + "\n")
+            self.jsonl.flush()
 
     def evaluation(self, summary: Mapping, step: int) -> None:
         """``val/<mean>`` for every mean metric (mIoU, mAcc, aAcc, mDice, mPrecision), ``val_class_IoU/<name>``
@@ -68,3 +74,4 @@ class TensorBoardLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            self.jsonl.close()

@@ -7,6 +7,7 @@ import json
 import random
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
+from segfw.engine.best_metric import BestMetric
 from segfw.engine.checkpoint import (
     load_checkpoint,
     newest_checkpoint,
@@ -25,6 +27,7 @@ from segfw.engine.checkpoint import (
     rng_states,
     save_checkpoint,
 )
+from segfw.engine.console import SmoothedValue, describe_device, end_summary, resume_command, start_banner
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
 from segfw.engine.device import autocast, autocast_dtype
 from segfw.engine.evaluator import EvalResult, evaluate
@@ -34,7 +37,7 @@ from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import prepare_run_dir
 from segfw.errors import ConfigError
-from segfw.metrics import format_table
+from segfw.metrics import confusion_csv, format_table
 from segfw.models.segmentor import Segmentor, build_segmentor
 
 
@@ -67,7 +70,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 class Trainer:
     """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device):
+    def __init__(self, cfg: DictConfig, device: torch.device, overrides: Sequence[str] = ()):
+        """``overrides``: the command line's overrides, for the resume command the banner prints."""
+        self.overrides = list(overrides)
         self.cfg, self.device, self.t = cfg, device, cfg.trainer
         self.main = dist_utils.is_main_process()
         seed_everything(cfg.seed, self.t.deterministic)
@@ -98,7 +103,8 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.scheduler, self.t.max_iters)
         self.amp_dtype = autocast_dtype(device, self.t.amp, self.t.amp_dtype)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.iteration, self.best_miou = 0, float("-inf")
+        self.iteration = 0
+        self.best = BestMetric(self.t.best_metric, self.t.best_mode)
         if cfg.resume:
             self._resume()
         self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
@@ -112,7 +118,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "iteration": self.iteration,
-            "best_miou": self.best_miou,
+            "best": self.best.state_dict(),
             "rng": rng_states(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "classes": self.classes,
@@ -139,7 +145,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.iteration, self.best_miou = state["iteration"], state["best_miou"]
+        self.iteration = state["iteration"]
+        self.best.load_state_dict(state.get("best", {}))
         restore_rng_states(state["rng"])
         if self.main:
             print(f"resumed from {path} at iteration {self.iteration}")
@@ -191,6 +198,7 @@ class Trainer:
         dist_utils.broadcast_buffers(self.model)
         result = evaluate(self.model, self.val_loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
                           num_samples=self.t.num_vis_images)
+        self.last_confusion = result.confusion
         if self.main:
             print(f"\niteration {self.iteration}: evaluation on {len(self.val_set)} images\n{format_table(result.summary)}")
             self.logger.evaluation(result.summary, self.iteration)
@@ -214,10 +222,13 @@ class Trainer:
     def _run(self) -> dict:
         stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
         batches = self.skipped.filter(iter(stream))
+        if self.main:
+            print(self.banner(), flush=True)
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
         train_seconds, start_iteration = 0.0, self.iteration
         reset_peak_memory(self.device)
+        smoothed = SmoothedValue()  # the bar shows an exponential moving average of the loss
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
         while self.iteration < self.t.max_iters:
             step_tic = time.perf_counter()
@@ -227,7 +238,7 @@ class Trainer:
             images_seen += images_per_step
             lr = self.optimizer.param_groups[0]["lr"]
             bar.update(1)
-            bar.set_postfix(loss=f"{losses['loss']:.3f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{smoothed.update(losses['loss']):.3f}", lr=f"{lr:.2e}")
             if self.iteration % self.t.log_interval == 0 or self.iteration == self.t.max_iters:
                 elapsed = time.perf_counter() - tic
                 scalars = {**losses, "lr": lr, "images_per_s": images_seen / max(elapsed, 1e-9)}
@@ -238,9 +249,8 @@ class Trainer:
             last = self.iteration == self.t.max_iters
             if last or self.iteration % self.t.eval_interval == 0:
                 summary = self.validate().summary
-                improved = summary["mIoU"] is not None and summary["mIoU"] > self.best_miou
-                self.best_miou = max(self.best_miou, summary["mIoU"] or float("-inf"))
-                self.save(best=improved)
+                self.save(best=self.best.update(summary, self.iteration))
+                bar.unpause()  # the bar's rate and ETA count training time only
             elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
                 self.save()
             if self._stop_requested():
@@ -255,13 +265,22 @@ class Trainer:
             print(self.skipped.summary())
         if summary is None:  # resumed at max_iters
             summary = self.validate().summary
+        summary = {**summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
         if self.main:
             (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
             write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
+            (self.run_dir / "confusion.csv").write_text(confusion_csv(self.last_confusion, self.classes))
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
+            print(end_summary(self.best.name, self.best.value, self.best.iteration, self.run_dir,
+                              self.ckpt_dir / "best.pt", self.run_dir / "metrics.json"))
         return summary
+
+    def banner(self) -> str:
+        params = sum(p.numel() for p in self.model.parameters())
+        sizes = {"train": len(self.train_set), "val": len(self.val_set)}
+        return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir, self.overrides))
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
