@@ -34,6 +34,7 @@ from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.resume_check import check_classes
+from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.stop_signals import StopRequested, StopSignals
 from segfw.errors import ConfigError, SkippedSample
@@ -258,10 +259,14 @@ class Trainer:
             print(self.banner(), flush=True)
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
+        train_seconds, start_iteration = 0.0, self.iteration
+        reset_peak_memory(self.device)
         smoothed = SmoothedValue()  # the bar shows an exponential moving average of the loss
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
         while self.iteration < self.t.max_iters:
+            step_tic = time.perf_counter()
             losses = self._train_step(batches)
+            train_seconds += time.perf_counter() - step_tic
             self.iteration += 1
             images_seen += images_per_step
             lr = self.optimizer.param_groups[0]["lr"]
@@ -297,6 +302,7 @@ class Trainer:
         summary = {**summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
         if self.main:
             write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
+            write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
             write_text(self.run_dir / "confusion.csv", confusion_csv(self.last_confusion, self.classes))
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
