@@ -64,6 +64,8 @@ class Group:
                 value = run.metrics["per_class"].get(metric[4:])
             elif metric in run.metrics:
                 value = run.metrics[metric]
+            elif metric == "train_time_s" and run.costs.get("train_iterations") == 0:
+                value = None  # a run resumed at its end trained nothing in the process that wrote costs.json
             else:
                 value = run.costs.get(metric)
             out.append(np.nan if value is None else float(value))
