@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 _REASONS = {
     errno.ENOSPC: "the disk is full; free space or choose another folder",

@@ -26,7 +26,7 @@ def user_errors_as_one_line(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from segfw.engine.trainer import StopRequested
+        from segfw.engine.stop_signals import StopRequested
 
         try:
             return fn(*args, **kwargs)

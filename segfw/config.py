@@ -39,6 +39,7 @@ class TrainerConfig:
     num_vis_images: int = 4
     keep_checkpoints: int = 1
     checkpoint_interval: int = 0  # 0: only at evaluations and at the end
+    max_bad_steps: int = 0  # steps with a nan/inf loss skipped before the run stops (0: stop at the first)
     best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
     best_mode: str = "max"  # max | min
 
@@ -60,7 +61,9 @@ class TrainConfig:
 
     experiment: str = "default"
     run_dir: Optional[str] = None
-    resume: bool = False
+    resume: bool = False  # continue run_dir (or the experiment's newest run) with its saved config
+    overwrite: bool = False  # train into a run_dir holding checkpoints, deleting them
+    resume_allow_changes: bool = False  # let resume=true change the model or trainer.max_iters
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     model: Any = MISSING

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 LINK_SCAN_DEPTH = 3  # how deep inside an input folder symlinked subfolders are followed (images/train -> /data)
 

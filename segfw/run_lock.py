@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 LOCK_NAME = ".lock"
 

@@ -82,6 +82,7 @@ def test_infer_export_and_resume_refuse_the_crafted_file(genuine, tmp_path, comp
     run = tmp_path / "run"
     crafted_checkpoint(genuine, run / "checkpoints" / "last.pt", marker)
     (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "photo.png").write_bytes(b"never read: the checkpoint is refused first")
     calls = {
         "infer": lambda: infer_files(compose("infer", [f"checkpoint={crafted}", f"input={tmp_path / 'images'}",
                                                        f"output={tmp_path / 'out'}", "device=cpu"]), []),
@@ -106,3 +107,14 @@ def test_eval_tool_refuses_the_crafted_file_with_one_line(genuine, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused" in lines[0] and "posix.system" in lines[0], result.stderr
     assert not marker.exists()
+
+
+def test_weights_that_do_not_match_the_saved_config_are_one_line(genuine):
+    from segfw.engine.checkpoint import model_from_state
+
+    state = torch.load(genuine, weights_only=True)
+    name = next(iter(state["model"]))
+    state["model"][name] = torch.zeros(3)
+    with pytest.raises(ConfigError, match="weights do not match the model its config describes") as caught:
+        model_from_state(state)
+    assert "\n" not in str(caught.value)

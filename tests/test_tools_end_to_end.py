@@ -119,7 +119,8 @@ def test_missing_folder_dataset_is_one_line(tmp_path):
 
 def test_resume_continues_from_last(tmp_path):
     run_tool("train.py", *tiny_overrides(tmp_path))
-    result = run_tool("train.py", *tiny_overrides(tmp_path, **{"trainer.max_iters": "3"}), "resume=true")
+    result = run_tool("train.py", f"run_dir={tmp_path / 'run'}", "trainer.max_iters=3", "resume=true",
+                      "resume_allow_changes=true")  # a longer schedule is a change the user must ask for
     assert "resumed from" in result.stdout and "at iteration 2" in result.stdout
     state = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)
     assert state["iteration"] == 3

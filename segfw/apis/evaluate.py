@@ -11,12 +11,14 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segfw.apis.run import Run
+from segfw.atomic_write import write_text
 from segfw.engine import distributed as dist_utils
 from segfw.engine.data import build_eval_loader, build_split
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import evaluate
 from segfw.errors import ConfigError
+from segfw.output_guard import refuse_output_inside_inputs
 from segfw.metrics import format_table
 
 
@@ -47,6 +49,9 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
         if device.type == "cpu":
             set_cpu_allocator("reuse")
         dataset = build_split(settings, "val")
+        for option in ("save_predictions", "output"):
+            if cfg.get(option):
+                refuse_output_inside_inputs(cfg.get(option), option, {"dataset root": dataset.root})
         if list(dataset.classes) != classes:
             raise ConfigError(
                 f"the model was trained on {len(classes)} classes ({', '.join(classes[:5])}, ...) but dataset "
@@ -60,8 +65,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
             print(format_table(result.summary))
             output = Path(cfg.output) if cfg.get("output") else run.folder / "eval.json"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(result.summary, indent=2))
+            write_text(output, json.dumps(result.summary, indent=2))
             print(f"wrote {output}")
         return result.summary
     finally:

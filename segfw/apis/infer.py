@@ -11,6 +11,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from segfw.apis.run import Run
+from segfw.data.datasets.base import by_stem
 from segfw.data.datasets.folder import IMAGE_SUFFIXES
 from segfw.data.io import read_image
 from segfw.data.transforms import build_transforms
@@ -18,6 +19,7 @@ from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import memory_format, resolve_device
 from segfw.engine.evaluator import predict_batch
 from segfw.errors import ConfigError
+from segfw.output_guard import refuse_output_inside_inputs
 from segfw.visualize import overlay
 
 
@@ -30,6 +32,7 @@ def list_images(path: Path) -> list[Path]:
     images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise ConfigError(f"input folder '{path}' holds no {'/'.join(IMAGE_SUFFIXES)} images")
+    by_stem(images, "images")  # s03.jpg and s03.png would both write s03.png
     return images
 
 
@@ -37,6 +40,8 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     """Write ``<stem>.png`` (class ids at the input's size, palette PNG) and ``<stem>_overlay.jpg`` per image."""
     if not (cfg.get("checkpoint") or cfg.get("run_dir")) or not cfg.get("input") or not cfg.get("output"):
         raise ConfigError("usage: tools/infer.py checkpoint=FILE (or run_dir=PATH) input=FILE_OR_DIR output=DIR")
+    images = list_images(Path(cfg.input).expanduser())
+    refuse_output_inside_inputs(cfg.output, "output", {"input": cfg.input})
     device = resolve_device(cfg.device)
     run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
     settings = run.settings(cfg, overrides)
@@ -48,7 +53,7 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     output = Path(cfg.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in tqdm(list_images(Path(cfg.input).expanduser()), desc="infer", dynamic_ncols=True):
+    for path in tqdm(images, desc="infer", dynamic_ncols=True):
         image = read_image(path, int(settings.dataset.get("channels", 3)))
         tensor = transform(image=image)["image"].unsqueeze(0).to(device)
         labels = predict_batch(model, tensor, image.shape[:2], settings.test)[0].cpu().numpy().astype(np.uint8)

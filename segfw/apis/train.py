@@ -1,20 +1,60 @@
-"""``tools/train.py``: one training job from a composed ``train`` config."""
+"""``tools/train.py``: one training job from a composed ``train`` config, in a checked, locked run folder."""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from collections.abc import Sequence
 
-from segfw.apis.run import command_line_overrides
+from omegaconf import DictConfig, OmegaConf
+
+from segfw.apis.run import merge_run_config
 from segfw.engine import distributed as dist_utils
+from segfw.engine.checkpoint import load_checkpoint, newest_checkpoint
+from segfw.engine.config_checks import check_train_config
 from segfw.engine.device import resolve_device
+from segfw.engine.resume_check import LAUNCH_KEYS, check_changes, config_changes, describe_changes
+from segfw.engine.run_dir import RunFolder
 from segfw.engine.trainer import Trainer
 
 
-def train(cfg: DictConfig) -> dict:
-    """Run the training job ``cfg`` describes (under torchrun: this process's share); returns the final metrics."""
+def resumed_config(cfg: DictConfig, folder: RunFolder, overrides: Sequence[str] | None) -> tuple[DictConfig, dict]:
+    """The config a resumed run continues with, and the checkpoint state it continues from.
+
+    The checkpoint's saved config is the base; with ``overrides`` (the tool's command line) only the keys
+    they set come from ``cfg``; with None (a Python caller), ``cfg`` is taken as given. The changes are
+    printed; the model and ``trainer.max_iters`` may only change with ``resume_allow_changes=true``.
+    """
+    path = newest_checkpoint(folder.checkpoints)
+    state = load_checkpoint(path)
+    state["_path"] = path
+    saved = OmegaConf.create(state["config"])
+    if overrides is not None:
+        run_keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in LAUNCH_KEYS]
+        launch = {key: cfg.get(key) for key in LAUNCH_KEYS if key in cfg}
+        cfg = OmegaConf.merge(merge_run_config(saved, cfg, run_keys), launch)
+    changes = config_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
+    check_changes(changes, bool(cfg.get("resume_allow_changes")), str(folder.path))
+    if dist_utils.is_main_process():
+        print(describe_changes(changes))
+    return cfg, state
+
+
+def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
+    """Run the training job ``cfg`` describes (under torchrun: this process's share); returns the final metrics.
+
+    ``overrides``: the command line that composed ``cfg`` (what a resumed run changes, see :func:`resumed_config`).
+    Every value is range-checked before anything is built; the run folder is checked and locked first
+    (see :class:`segfw.engine.run_dir.RunFolder`), and a launch failing before its first checkpoint
+    leaves no folder behind.
+    """
+    check_train_config(cfg)
     device = resolve_device(cfg.device, dist_utils.local_rank())
     dist_utils.init_distributed(device)
     try:
-        return Trainer(cfg, device, command_line_overrides()).run()
+        with RunFolder(cfg) as folder:
+            state = None
+            if cfg.resume:
+                cfg, state = resumed_config(cfg, folder, overrides)
+                check_train_config(cfg)
+            return Trainer(cfg, device, folder, state, overrides or ()).run()
     finally:
         dist_utils.shutdown_distributed()

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
 
-from segfw.errors import SkippedSample
+from segfw.errors import BadSampleError, SkippedSample
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,17 @@ class SkippedSamples:
                 self.logger.warning("skipped bad sample: %s", message)
         return "image" in batch
 
-    def filter(self, batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def filter(self, batches: Iterable[dict[str, Any]], total: int | None = None) -> Iterator[dict[str, Any]]:
+        """The batches that hold samples. With ``total`` (the dataset's size), once that many distinct samples
+        were skipped, raise BadSampleError: an endless stream of a set with no good sample would never yield."""
         for batch in batches:
             if self.record(batch):
                 yield batch
+            elif total is not None and len(self) >= total:
+                raise BadSampleError(
+                    f"all {total} samples were skipped as bad (dataset.on_bad_sample=skip), e.g. "
+                    f"{next(iter(self.messages))}; fix the data or point dataset.root at the right folder"
+                )
 
     def __len__(self) -> int:
         return len(self.messages)

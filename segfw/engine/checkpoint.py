@@ -127,5 +127,10 @@ def model_from_state(state: dict[str, Any], device: torch.device | str = "cpu"):
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["backbone"]["pretrained"] = None  # the checkpoint holds the weights
     model = build_segmentor(model_cfg, num_classes=len(state["classes"]))
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:  # "Error(s) in loading state_dict ...: Missing key(s) ..., size mismatch ..."
+        detail = " ".join(str(error).split())[:300]
+        raise ConfigError(f"the checkpoint's weights do not match the model its config describes ({detail}); "
+                          "was the checkpoint edited, or the model changed on the command line?") from None
     return model.to(device).eval(), cfg, list(state["classes"])

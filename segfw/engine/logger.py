@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from segfw.visualize import colorize
 
@@ -53,10 +54,22 @@ class TensorBoardLogger:
             self.writer.add_figure(tag, figure, step)
 
     def hparams(self, params: Mapping[str, object], metrics: Mapping[str, float]) -> None:
+        """This run's hparams session and its final ``hparam/<metric>`` scalars, in the run's own folder.
+
+        Only the session (start + end) is written, never an experiment summary: TensorBoard then
+        builds the HParams table from every run under its logdir, lists the keys whose values
+        differ between runs (a study's swept keys) first, and offers every scalar as a metric.
+        (``SummaryWriter.add_hparams`` writes a per-run experiment summary, and TensorBoard shows
+        the columns of one arbitrary run's.)
+        """
         if self.writer is None:
             return
         clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in params.items()}
-        self.writer.add_hparams(clean, {f"hparam/{k}": v for k, v in metrics.items() if v is not None}, run_name=".")
+        finals = {f"hparam/{k}": v for k, v in metrics.items() if v is not None}
+        _, session_start, session_end = hparams_summaries(clean, finals)
+        for summary in (session_start, session_end):
+            self.writer.file_writer.add_summary(summary)
+        self.scalars(finals, 0)
 
     def close(self) -> None:
         if self.writer is not None:

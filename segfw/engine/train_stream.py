@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from segfw.errors import ConfigError
+
 
 def _mix(*values: int) -> int:
     """A 63-bit seed hashed from integers (stable across processes, platforms and Python versions)."""
@@ -46,9 +48,11 @@ class ResumableBatchSampler(Sampler):
     """
 
     def __init__(self, length: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start_batch: int = 0):
+        if batch_size < 1:
+            raise ConfigError(f"trainer.batch_size={batch_size} is invalid: give a whole number >= 1")
         per_rank = length // world
         if per_rank < batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"the training set has {length} samples, fewer than one batch of {batch_size} per process; "
                 "lower trainer.batch_size"
             )

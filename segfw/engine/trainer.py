@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,12 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from segfw.atomic_write import write_text
 from segfw.data.loader import SkippedSamples
 from segfw.engine import distributed as dist_utils
 from segfw.engine.best_metric import BestMetric
 from segfw.engine.checkpoint import (
-    load_checkpoint,
-    newest_checkpoint,
     prune_iteration_checkpoints,
     restore_rng_states,
     rng_states,
@@ -31,12 +29,16 @@ from segfw.engine.console import SmoothedValue, describe_device, end_summary, re
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, autocast_dtype, memory_format
-from segfw.engine.evaluator import EvalResult, evaluate
+from segfw.engine.evaluator import EvalResult, evaluate, predict_batch
+from segfw.engine.finite_guard import FiniteGuard, check_finite_weights
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
-from segfw.engine.run_dir import prepare_run_dir
-from segfw.errors import ConfigError
+from segfw.engine.resume_check import check_classes
+from segfw.engine.run_costs import reset_peak_memory, write_costs
+from segfw.engine.run_dir import RunFolder
+from segfw.engine.stop_signals import StopRequested, StopSignals
+from segfw.errors import ConfigError, SkippedSample
 from segfw.metrics import confusion_csv, format_table
 from segfw.models.checkpointing import checkpoint_activations
 from segfw.models.segmentor import Segmentor, build_segmentor
@@ -53,10 +55,6 @@ class LossStep(nn.Module):
         return self.segmentor.losses(images, masks)
 
 
-class StopRequested(Exception):
-    """Raised after Ctrl-C / SIGTERM once ``last.pt`` has been written."""
-
-
 def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -71,20 +69,25 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 class Trainer:
     """Builds everything a run needs from a composed ``train`` config and runs it (see :meth:`run`)."""
 
-    def __init__(self, cfg: DictConfig, device: torch.device, overrides: Sequence[str] = ()):
-        """``overrides``: the command line's overrides, for the resume command the banner prints."""
+    def __init__(self, cfg: DictConfig, device: torch.device, folder: RunFolder, resume_state: dict | None = None,
+                 overrides: Sequence[str] = ()):
+        """``folder``: the checked, locked run folder; ``resume_state``: the checkpoint to continue (resume=true);
+        ``overrides``: the command line's overrides, for the resume command the banner prints. Nothing is
+        written into the folder here; :meth:`run` writes ``config.yaml`` once all checks passed."""
         self.overrides = list(overrides)
-        self.cfg, self.device, self.t = cfg, device, cfg.trainer
+        self.cfg, self.device, self.t, self.folder = cfg, device, cfg.trainer, folder
         self.main = dist_utils.is_main_process()
         seed_everything(cfg.seed, self.t.deterministic)
-        self.run_dir = prepare_run_dir(cfg)
-        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.run_dir = folder.path
+        self.ckpt_dir = folder.checkpoints
 
         self.train_set = build_split(cfg, "train")
         self.val_set = build_split(cfg, "val")
         self.val_loader = build_eval_loader(self.val_set, self.t.num_workers, cfg.test.batch_size)
         self.skipped = SkippedSamples()
         self.classes = list(self.train_set.classes)
+        if resume_state is not None:
+            check_classes(resume_state["classes"], self.classes, str(self.run_dir))
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         self.layout = memory_format(self.t.channels_last)
         if device.type == "cpu" and self.t.reuse_cpu_memory:
@@ -108,10 +111,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.iteration = 0
         self.best = BestMetric(self.t.best_metric, self.t.best_mode)
-        if cfg.resume:
-            self._resume()
-        self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
-        self._stop_signal: int | None = None
+        self.finite = FiniteGuard(self.t.get("max_bad_steps", 0))
+        self.stop = StopSignals()
+        if resume_state is not None:
+            self._resume(resume_state)
+        self.logger: TensorBoardLogger | None = None  # created by run(), once every check passed
 
     # ----------------------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -129,6 +133,8 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> None:
+        """Write ``last.pt`` (and ``iter_*.pt``, ``best.pt``); weights that are not finite are never saved."""
+        check_finite_weights(self.model, self.iteration)
         if not self.main:
             return
         state = self._state()
@@ -139,37 +145,46 @@ class Trainer:
         if best:
             save_checkpoint(self.ckpt_dir / "best.pt", state)
 
-    def _resume(self) -> None:
-        path = newest_checkpoint(self.ckpt_dir)
-        if path is None:
-            raise ConfigError(f"resume=true, but {self.ckpt_dir} holds no checkpoint; train without resume=true first")
-        state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def _resume(self, state: dict) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError(f"resume=true: the checkpoint's weights do not fit the configured model ({first}); "
+                              f"resume with the run's own model settings or start a new run_dir") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.iteration = state["iteration"]
         self.best.load_state_dict(state.get("best", {}))
         restore_rng_states(state["rng"])
         if self.main:
-            print(f"resumed from {path} at iteration {self.iteration}")
+            print(f"resumed from {state['_path']} at iteration {self.iteration}")
 
-    # ----------------------------------------------------------------------------- signals
-    def _on_signal(self, signum, _frame) -> None:
-        if self._stop_signal is not None:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self._stop_signal = signum
-
-    def _stop_requested(self) -> bool:
-        requested = self._stop_signal is not None
-        if dist_utils.world_size() == 1:
-            return requested
-        flag = torch.tensor(float(requested), device=self.device)
-        torch.distributed.all_reduce(flag)  # every rank stops at the same iteration
-        return bool(flag.item())
+    def preflight(self) -> None:
+        """The validation set's first sample through the test protocol, before the first training step, so a
+        corrupt validation image or a bad ``test.*`` setting fails now and not at the first evaluation."""
+        states = rng_states()
+        item = self.val_set[0]
+        if isinstance(item, SkippedSample):  # on_bad_sample=skip: the evaluation will skip it too
+            return
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                predict_batch(self.model, item["image"][None].to(self.device), item["mask"].shape[-2:], self.cfg.test,
+                              self.amp_dtype)
+        except (RuntimeError, ValueError, TypeError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError(f"the test protocol (test.mode={self.cfg.test.mode}) fails on the first validation "
+                              f"image {item['name']}: {first}; check test.crop_size/test.stride/test.scales") from None
+        finally:
+            self.model.train(was_training)
+            restore_rng_states(states)
 
     # ----------------------------------------------------------------------------- loop
     def _train_step(self, batches) -> dict[str, float]:
+        """One optimizer step; a non-finite loss skips the step or stops the run (see ``FiniteGuard``)."""
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, Tensor] = {}
         accumulate = max(self.t.accumulate, 1)
@@ -187,14 +202,23 @@ class Trainer:
                 self.scaler.scale(loss / accumulate).backward()
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value.detach().float() / accumulate
+        stacked = torch.stack([*totals.values(), sum(totals.values())])
+        if dist_utils.world_size() > 1:  # every rank sees a nan of any rank (and logs the mean), so all stop together
+            torch.distributed.all_reduce(stacked)
+            stacked /= dist_utils.world_size()
+        values = stacked.tolist()  # one device sync per step
+        logged = dict(zip([*totals, "loss"], values))
+        if self.finite.step_is_bad(logged, self.iteration + 1):
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: the weights stay as they were
+            self.scheduler.step()
+            return logged
         if self.t.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.t.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        values = torch.stack([*totals.values(), sum(totals.values())]).tolist()  # one device sync per step
-        return dict(zip([*totals, "loss"], values))
+        return logged
 
     def validate(self) -> EvalResult:
         dist_utils.broadcast_buffers(self.model)
@@ -213,25 +237,39 @@ class Trainer:
 
     def run(self) -> dict:
         """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json)."""
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            return self._run()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            self.logger.close()
+        self.preflight()
+        self.folder.write_config(self.cfg)
+        self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
+        with self.stop:
+            try:
+                return self._run()
+            finally:
+                self._shutdown_workers()
+                self.logger.close()
+
+    def _shutdown_workers(self) -> None:
+        """Stop the training loader's worker processes (they ignore SIGINT/SIGTERM, see ``seed_worker``)."""
+        loader_iter = getattr(self, "_loader_iter", None)
+        if loader_iter is not None and hasattr(loader_iter, "_shutdown_workers"):
+            loader_iter._shutdown_workers()
+        self._loader_iter = None
 
     def _run(self) -> dict:
         stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
-        batches = self.skipped.filter(iter(stream))
+        self._loader_iter = iter(stream)
+        batches = self.skipped.filter(self._loader_iter, total=len(self.train_set))
         if self.main:
             print(self.banner(), flush=True)
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
         summary, tic, images_seen = None, time.perf_counter(), 0
+        train_seconds, start_iteration = 0.0, self.iteration
+        reset_peak_memory(self.device)
         smoothed = SmoothedValue()  # the bar shows an exponential moving average of the loss
         images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
         while self.iteration < self.t.max_iters:
+            step_tic = time.perf_counter()
             losses = self._train_step(batches)
+            train_seconds += time.perf_counter() - step_tic
             self.iteration += 1
             images_seen += images_per_step
             lr = self.optimizer.param_groups[0]["lr"]
@@ -251,13 +289,14 @@ class Trainer:
                 bar.unpause()  # the bar's rate and ETA count training time only
             elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
                 self.save()
-            if self._stop_requested():
+            if self.stop.requested(self.device):
                 self.save()
                 bar.close()
+                self._shutdown_workers()
                 if self.main:
-                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'} "
-                          f"(continue with run_dir={self.run_dir} resume=true)")
-                raise StopRequested(self._stop_signal)
+                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'}; continue with: "
+                          f"python tools/train.py run_dir={self.run_dir} resume=true", flush=True)
+                raise StopRequested(self.stop.signum)
         bar.close()
         if len(self.skipped) and self.main:
             print(self.skipped.summary())
@@ -265,8 +304,9 @@ class Trainer:
             summary = self.validate().summary
         summary = {**summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
         if self.main:
-            (self.run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-            (self.run_dir / "confusion.csv").write_text(confusion_csv(self.last_confusion, self.classes))
+            write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
+            write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
+            write_text(self.run_dir / "confusion.csv", confusion_csv(self.last_confusion, self.classes))
             hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})

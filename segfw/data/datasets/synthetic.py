@@ -119,8 +119,15 @@ def draw_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.nd
     return image.clip(0, 255).astype(np.uint8), label
 
 
-def generate(root: Path, num_train: int, num_val: int, image_size: Sequence[int], seed: int) -> None:
-    """Write the scenes in the ``folder`` layout under ``root`` (atomically: a crash leaves no half set)."""
+def generate(
+    root: Path,
+    num_train: int,
+    num_val: int,
+    image_size: Sequence[int],
+    seed: int,
+    draw: Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]] = draw_scene,
+) -> None:
+    """Write ``draw``'s scenes in the ``folder`` layout under ``root`` (atomically: a crash leaves no half set)."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
     (tmp / "classes.txt").write_text("\n".join(CLASSES) + "\n")
@@ -128,7 +135,7 @@ def generate(root: Path, num_train: int, num_val: int, image_size: Sequence[int]
         (tmp / "images" / split).mkdir(parents=True)
         (tmp / "masks" / split).mkdir(parents=True)
         for i in range(count):
-            image, label = draw_scene(np.random.default_rng([seed, offset + i]), *image_size)
+            image, label = draw(np.random.default_rng([seed, offset + i]), *image_size)
             Image.fromarray(image).save(tmp / "images" / split / f"{i:05d}.png")
             Image.fromarray(label, mode="L").save(tmp / "masks" / split / f"{i:05d}.png")
     try:
