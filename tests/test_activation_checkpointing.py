@@ -12,6 +12,7 @@ from conftest import CONFIGS, tiny_overrides
 from hydra import compose, initialize_config_dir
 
 from segfw.config import register_schemas
+from segfw.engine.run_dir import RunFolder
 from segfw.engine.trainer import Trainer
 from segfw.errors import ConfigError
 from segfw.models.checkpointing import checkpoint_activations, checkpoint_segments
@@ -66,8 +67,8 @@ def test_trainer_option_names_the_parts(tmp_path):
     register_schemas()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
         cfg = compose("train", tiny_overrides(tmp_path, **{"trainer.activation_checkpointing": "[backbone,neck]"}))
-        trainer = Trainer(cfg, torch.device("cpu"))
+        trainer = Trainer(cfg, torch.device("cpu"), RunFolder(cfg).__enter__())
         assert trainer.model.backbone.layer1[0]._segfw_checkpointed
         bad = compose("train", tiny_overrides(tmp_path / "bad", **{"trainer.activation_checkpointing": "[backbones]"}))
     with pytest.raises(ConfigError, match="names 'backbones'.*choose from backbone, neck, head, aux_head"):
-        Trainer(bad, torch.device("cpu"))
+        Trainer(bad, torch.device("cpu"), RunFolder(bad).__enter__())
