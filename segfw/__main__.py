@@ -6,6 +6,7 @@ import argparse
 import inspect
 
 import segfw
+import segfw.engine.optim  # noqa: F401  (registers optimizers and schedulers)
 
 
 def describe(factory) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
+
+from segfw.constants import IGNORE_INDEX
+from segfw.registry import METRICS
 
 
 class ConfusionMatrix:
@@ -15,7 +18,7 @@ class ConfusionMatrix:
     ``summary(class_names)`` gives the metrics in percent.
     """
 
-    def __init__(self, num_classes: int, device: torch.device | str = "cpu", ignore_index: int = 255):
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu", ignore_index: int = IGNORE_INDEX):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
@@ -38,37 +41,70 @@ class ConfusionMatrix:
         return summarize(self.matrix, class_names)
 
 
-# Per-class metrics of the summary: key of the per-class table → key of its mean.
-PER_CLASS = {"per_class": "mIoU", "per_class_acc": "mAcc", "per_class_dice": "mDice", "per_class_precision": "mPrecision"}
+class ClassMetric:
+    """A per-class metric of the confusion matrix, registered in ``METRICS``: ``metric(tp, gt, pred)`` → (K,)
+    ratios (nan where undefined) from true positives, ground-truth and predicted pixel counts per class.
+
+    ``key`` names its per-class table in the summary, ``mean`` the mean over classes, ``title`` its column.
+    """
+
+    def __init__(self, fn: Callable[[Tensor, Tensor, Tensor], Tensor], key: str, mean: str, title: str):
+        self.fn, self.key, self.mean, self.title = fn, key, mean, title
+        self.__doc__ = fn.__doc__
+
+    def __call__(self, tp: Tensor, gt: Tensor, pred: Tensor) -> Tensor:
+        return self.fn(tp, gt, pred)
+
+
+def class_metric(name: str, key: str, mean: str, title: str):
+    """Decorator registering ``fn(tp, gt, pred) -> (K,)`` as the metric ``name`` (see :class:`ClassMetric`)."""
+
+    def decorate(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+        METRICS.register(name)(ClassMetric(fn, key, mean, title))
+        return fn
+
+    return decorate
+
+
+@class_metric("iou", key="per_class", mean="mIoU", title="IoU")
+def iou(tp: Tensor, gt: Tensor, pred: Tensor) -> Tensor:
+    """Intersection over union TP / (TP + FP + FN); undefined for a class absent from prediction and ground truth."""
+    return _ratio(tp, gt + pred - tp)
+
+
+@class_metric("accuracy", key="per_class_acc", mean="mAcc", title="Acc")
+def accuracy(tp: Tensor, gt: Tensor, pred: Tensor) -> Tensor:
+    """Per-class accuracy = recall TP / (TP + FN); undefined for a class absent from the ground truth."""
+    return _ratio(tp, gt)
+
+
+@class_metric("dice", key="per_class_dice", mean="mDice", title="Dice")
+def dice(tp: Tensor, gt: Tensor, pred: Tensor) -> Tensor:
+    """Dice = F1 2TP / (2TP + FP + FN); undefined for a class absent from prediction and ground truth."""
+    return _ratio(2 * tp, gt + pred)
+
+
+@class_metric("precision", key="per_class_precision", mean="mPrecision", title="Prec")
+def precision(tp: Tensor, gt: Tensor, pred: Tensor) -> Tensor:
+    """Precision TP / (TP + FP); undefined for a class never predicted."""
+    return _ratio(tp, pred)
 
 
 def summarize(matrix: Tensor, class_names: Sequence[str]) -> dict:
-    """Metrics of a K×K confusion matrix (rows ground truth, columns predictions), in percent.
-
-    Per class k, with TP, FP, FN counted over all pixels:
-
-    - IoU_k = TP / (TP + FP + FN)            → ``per_class``, mean ``mIoU``
-    - Acc_k = recall_k = TP / (TP + FN)      → ``per_class_acc``, mean ``mAcc``
-    - Dice_k = F1_k = 2TP / (2TP + FP + FN)  → ``per_class_dice``, mean ``mDice``
-    - precision_k = TP / (TP + FP)           → ``per_class_precision``, mean ``mPrecision``
-
-    A metric whose denominator is 0 is None for that class and left out of the mean (IoU/Dice: class
-    absent from prediction and ground truth; Acc: absent from the ground truth; precision: never
-    predicted). ``aAcc`` = Σ TP / Σ labelled pixels (overall pixel accuracy).
+    """Every registered metric (``METRICS``) of a K×K confusion matrix (rows ground truth, columns
+    predictions), in percent: its per-class table and its mean over the classes where it is defined
+    (IoU: ``per_class``, ``mIoU``; accuracy = recall: ``per_class_acc``, ``mAcc``; Dice = F1:
+    ``per_class_dice``, ``mDice``; precision: ``per_class_precision``, ``mPrecision``), and ``aAcc`` =
+    Σ TP / Σ labelled pixels (overall pixel accuracy).
     """
     m = matrix.double().cpu()
     tp = m.diag()
     gt, pred = m.sum(1), m.sum(0)
-    per_class = {
-        "per_class": _ratio(tp, gt + pred - tp),
-        "per_class_acc": _ratio(tp, gt),
-        "per_class_dice": _ratio(2 * tp, gt + pred),
-        "per_class_precision": _ratio(tp, pred),
-    }
+    per_class = {metric.key: (metric, metric(tp, gt, pred)) for _, metric in METRICS.items()}
     total = m.sum()
-    out: dict = {mean_key: _mean(per_class[key]) for key, mean_key in PER_CLASS.items()}
+    out: dict = {metric.mean: _mean(values) for metric, values in per_class.values()}
     out["aAcc"] = float(tp.sum() / total * 100) if total > 0 else None
-    for key, values in per_class.items():
+    for key, (_, values) in per_class.items():
         out[key] = {name: (None if v.isnan() else float(v * 100)) for name, v in zip(class_names, values)}
     return out
 
@@ -86,9 +122,7 @@ def format_table(summary: dict) -> str:
     """Per-class IoU, accuracy (recall), Dice (F1) and precision with their means, printed after each evaluation."""
     names = list(summary["per_class"])
     width = max([len("class"), *map(len, names)])
-    columns = [("IoU", "per_class", "mIoU"), ("Acc", "per_class_acc", "mAcc"),
-               ("Dice", "per_class_dice", "mDice"), ("Prec", "per_class_precision", "mPrecision")]
-    columns = [c for c in columns if c[1] in summary]
+    columns = [(m.title, m.key, m.mean) for _, m in METRICS.items() if m.key in summary]
 
     def cell(value: float | None) -> str:
         return "  n/a" if value is None else f"{value:5.1f}"

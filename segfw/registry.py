@@ -44,6 +44,10 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def items(self) -> list[tuple[str, Callable[..., Any]]]:
+        """``(name, entry)`` pairs in the order they were registered."""
+        return list(self._entries.items())
+
     def __contains__(self, name: str) -> bool:
         return name in self._entries
 
@@ -98,5 +102,9 @@ NECKS = Registry("neck")
 HEADS = Registry("head")
 LOSSES = Registry("loss")
 DATASETS = Registry("dataset")
+TRANSFORMS = Registry("transform")  # segfw's own; a recipe may also name any albumentations transform
+METRICS = Registry("metric")
+OPTIMIZERS = Registry("optimizer")
+SCHEDULERS = Registry("scheduler")
 
-ALL_REGISTRIES = (BACKBONES, NECKS, HEADS, LOSSES, DATASETS)
+ALL_REGISTRIES = (BACKBONES, NECKS, HEADS, LOSSES, DATASETS, TRANSFORMS, METRICS, OPTIMIZERS, SCHEDULERS)

@@ -5,6 +5,9 @@ Nothing here times anything against a threshold: speed is measured by tools/benc
 
 from __future__ import annotations
 
+import time
+
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import CONFIGS
@@ -66,10 +69,17 @@ def test_cpu_peak_memory_sees_a_known_transient_tensor_above_resident_ones():
     assert 4 * MIB <= peak < 4 * MIB + 1024
 
 
-def test_time_ms_runs_warmup_then_repeats():
-    calls = []
-    assert time_ms(lambda: calls.append(1), torch.device("cpu"), warmup=2, repeats=3) >= 0
-    assert len(calls) == 5
+def test_time_ms_is_the_median_of_the_repeats_after_the_warmup(monkeypatch):
+    """On a fake clock: two slow warm-up runs are not timed, then 1, 5 and 3 ms give a median of 3 ms."""
+    durations = iter([10.0, 10.0, 0.001, 0.005, 0.003])  # seconds
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+
+    def work() -> None:
+        clock[0] += next(durations)
+
+    assert time_ms(work, torch.device("cpu"), warmup=2, repeats=3) == pytest.approx(3.0)
+    assert next(durations, None) is None  # exactly 2 + 3 runs
 
 
 def test_preset_is_built_without_pretrained_weights_and_measured():

@@ -1,3 +1,3 @@
 """Data: datasets on disk, albumentations pipelines, loaders."""
 
-from segfw.data import datasets  # noqa: F401  (registers datasets)
+from segfw.data import datasets, transforms  # noqa: F401  (registers datasets and transforms)

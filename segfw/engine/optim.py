@@ -1,8 +1,16 @@
-"""Optimizers with a head learning-rate multiplier, and poly decay after a linear warm-up."""
+"""Optimizers and learning-rate schedules, registered by name (``OPTIMIZERS``, ``SCHEDULERS``).
+
+``optimizer: {name: sgd, lr, head_lr_mult, ...}``: the builder splits the parameters into groups
+(backbone at ``lr``, the rest at ``lr * head_lr_mult``, weight decay skipped where
+``segfw.models.param_groups`` says) and passes the remaining keys to the registered constructor,
+which fails naming an unknown key. ``scheduler: {name: poly, ...}``: a per-iteration schedule built
+from the optimizer and ``max_iters``. A new one is a registered function plus one YAML file in
+``configs/optimizer/`` or ``configs/scheduler/``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -10,6 +18,7 @@ from torch import nn
 
 from segfw.errors import ConfigError
 from segfw.models.param_groups import split_weight_decay
+from segfw.registry import OPTIMIZERS, SCHEDULERS
 
 
 def parameter_groups(model: nn.Module, lr: float, head_lr_mult: float) -> list[dict]:
@@ -23,17 +32,28 @@ def parameter_groups(model: nn.Module, lr: float, head_lr_mult: float) -> list[d
     ]
 
 
+@OPTIMIZERS.register("sgd")
+def sgd(params: list[dict], lr: float, momentum: float = 0.9, weight_decay: float = 0.0005,
+        nesterov: bool = False) -> torch.optim.Optimizer:
+    """SGD with momentum (the semantic-segmentation protocol's optimizer)."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+
+
+@OPTIMIZERS.register("adamw")
+def adamw(params: list[dict], lr: float, betas: Sequence[float] = (0.9, 0.999), weight_decay: float = 0.01,
+          eps: float = 1e-8) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay), e.g. for transformer backbones."""
+    return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=eps)
+
+
 def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """``cfg``: ``{name: sgd|adamw, lr, weight_decay, head_lr_mult, momentum | betas}``."""
-    cfg = dict(cfg)
-    name, lr, mult = cfg.pop("name"), float(cfg.pop("lr")), float(cfg.pop("head_lr_mult", 1.0))
+    """``cfg``: ``{name, lr, head_lr_mult, **the optimizer's own keys}`` (see the module docstring)."""
+    node = dict(cfg)
+    if "lr" not in node:
+        raise ConfigError(f"optimizer '{node.get('name')}' needs lr, e.g. optimizer.lr=0.01")
+    lr, mult = float(node["lr"]), float(node.pop("head_lr_mult", 1.0))
     groups = split_weight_decay(parameter_groups(model, lr, mult), model)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, **cfg)
-    if name == "adamw":
-        cfg["betas"] = tuple(cfg.get("betas", (0.9, 0.999)))
-        return torch.optim.AdamW(groups, lr=lr, **cfg)
-    raise ConfigError(f"unknown optimizer '{name}'; choose sgd or adamw")
+    return OPTIMIZERS.build(node, params=groups)
 
 
 def poly_warmup_factor(iteration: int, max_iters: int, base_lr: float, power: float, min_lr: float,
@@ -47,17 +67,19 @@ def poly_warmup_factor(iteration: int, max_iters: int, base_lr: float, power: fl
     return lr / base_lr
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], max_iters: int):
-    """Per-iteration LambdaLR implementing ``cfg`` (``{name: poly, power, min_lr, warmup_iters, warmup_ratio}``)."""
-    cfg = dict(cfg)
-    name = cfg.pop("name")
-    if name != "poly":
-        raise ConfigError(f"unknown scheduler '{name}'; choose poly")
+@SCHEDULERS.register("poly")
+def poly(optimizer: torch.optim.Optimizer, max_iters: int, power: float = 0.9, min_lr: float = 0.0,
+         warmup_iters: int = 0, warmup_ratio: float = 0.1) -> torch.optim.lr_scheduler.LRScheduler:
+    """Poly decay to min_lr after a linear warm-up from warmup_ratio * lr (mmsegmentation's schedule)."""
     base_lr = optimizer.param_groups[0]["lr"]
-    min_lr = float(cfg.get("min_lr", 0.0))
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         # min_lr is relative to the backbone lr; groups with a multiplier keep the same ratio
-        lambda it: poly_warmup_factor(it, max_iters, base_lr, float(cfg.get("power", 0.9)), min_lr,
-                                      int(cfg.get("warmup_iters", 0)), float(cfg.get("warmup_ratio", 0.1))),
+        lambda it: poly_warmup_factor(it, max_iters, base_lr, float(power), float(min_lr), int(warmup_iters),
+                                      float(warmup_ratio)),
     )
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], max_iters: int):
+    """The per-iteration schedule ``cfg`` names (``{name, **its keys}``), stepped once per iteration."""
+    return SCHEDULERS.build(dict(cfg), optimizer=optimizer, max_iters=max_iters)

@@ -37,6 +37,7 @@ from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.resume_check import check_classes
 from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import RunFolder
+from segfw.engine.run_record import record_console, write_environment
 from segfw.engine.stop_signals import StopRequested, StopSignals
 from segfw.errors import ConfigError, SkippedSample
 from segfw.metrics import confusion_csv, format_table
@@ -236,11 +237,14 @@ class Trainer:
         return result
 
     def run(self) -> dict:
-        """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json)."""
+        """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json).
+        Rank 0 also writes ``env.json`` and copies its console into ``log.txt`` (:mod:`segfw.engine.run_record`)."""
         self.preflight()
         self.folder.write_config(self.cfg)
+        if self.main:
+            write_environment(self.run_dir / "env.json", self.device)
         self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
-        with self.stop:
+        with self.stop, record_console(self.run_dir / "log.txt", enabled=self.main):
             try:
                 return self._run()
             finally:

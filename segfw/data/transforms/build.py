@@ -21,15 +21,9 @@ from albumentations.core.transforms_interface import BasicTransform
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from segfw.data.transforms.crop import CatMaxRatioCrop
-from segfw.data.transforms.normalize import ChannelNormalize
-from segfw.data.transforms.photometric import PhotoMetricDistortion
-from segfw.data.transforms.resize import RandomRescale, RescaleKeepRatio
-from segfw.registry import ConfigError, accepted_keywords
+from segfw.errors import ConfigError
+from segfw.registry import TRANSFORMS, accepted_keywords
 
-SEGFW_TRANSFORMS = {
-    cls.__name__: cls for cls in (CatMaxRatioCrop, ChannelNormalize, PhotoMetricDistortion, RandomRescale, RescaleKeepRatio)
-}
 STAGES = ("train", "val")
 
 
@@ -47,7 +41,7 @@ ALBUMENTATIONS_TRANSFORMS = _albumentations_transforms()
 
 def transform_names() -> list[str]:
     """Every name a recipe step may use."""
-    return sorted(set(SEGFW_TRANSFORMS) | set(ALBUMENTATIONS_TRANSFORMS))
+    return sorted(set(TRANSFORMS.names()) | set(ALBUMENTATIONS_TRANSFORMS))
 
 
 class Pipeline(A.Compose):
@@ -96,13 +90,13 @@ def _build_step(node: Any, where: str) -> BasicTransform | BaseCompose:
     name = kwargs.pop("name", None)
     if name is None:
         raise ConfigError(f"{where}: step has no 'name' key, e.g. {{name: HorizontalFlip, p: 0.5}}")
-    cls = SEGFW_TRANSFORMS.get(name) or ALBUMENTATIONS_TRANSFORMS.get(name)
+    cls = TRANSFORMS.get(name) if name in TRANSFORMS else ALBUMENTATIONS_TRANSFORMS.get(name)
     if cls is None:
         close = difflib.get_close_matches(str(name), transform_names(), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ConfigError(
             f"{where}: unknown transform '{name}'.{hint} Use a segfw transform "
-            f"({', '.join(SEGFW_TRANSFORMS)}) or any albumentations 2.x transform name"
+            f"({', '.join(TRANSFORMS.names())}) or any albumentations 2.x transform name"
         )
     accepted = accepted_keywords(cls) or set()
     unknown = sorted(set(kwargs) - accepted)

@@ -9,10 +9,12 @@ from albumentations.core.transforms_interface import BaseTransformInitSchema, Du
 from pydantic import Field
 
 from segfw.constants import IGNORE_INDEX
+from segfw.registry import TRANSFORMS
 
 MAX_TRIES = 10
 
 
+@TRANSFORMS.register("CatMaxRatioCrop")
 class CatMaxRatioCrop(DualTransform):
     """Crop ``(height, width)`` at a random place; retry up to 10 times while one class covers too much.
 

@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 from albumentations.core.transforms_interface import ImageOnlyTransform
 
+from segfw.registry import TRANSFORMS
 
+
+@TRANSFORMS.register("ChannelNormalize")
 class ChannelNormalize(ImageOnlyTransform):
     """``(x - mean_c) / std_c`` per channel c, in the image's own units (no /255), as float32.
 

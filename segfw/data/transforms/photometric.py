@@ -9,11 +9,14 @@ import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema, ImageOnlyTransform
 from pydantic import Field
 
+from segfw.registry import TRANSFORMS
+
 
 def _scale_shift(values: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> np.ndarray:
     return (values.astype(np.float32) * alpha + beta).clip(0, 255).astype(np.uint8)
 
 
+@TRANSFORMS.register("PhotoMetricDistortion")
 class PhotoMetricDistortion(ImageOnlyTransform):
     """Brightness, contrast, saturation and hue jitter, each applied with probability 1/2, in mmseg's order.
 

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema, DualTransform
 
+from segfw.registry import TRANSFORMS
+
 
 def keep_ratio_size(height: int, width: int, scale: tuple[float, float]) -> tuple[int, int]:
     """(H', W') of the largest aspect-preserving resize with long side ≤ max(scale) and short side ≤ min(scale)."""
@@ -19,6 +21,7 @@ def _resize(array: np.ndarray, size: tuple[int, int], interpolation: int) -> np.
     return cv2.resize(array, (size[1], size[0]), interpolation=interpolation)
 
 
+@TRANSFORMS.register("RescaleKeepRatio")
 class RescaleKeepRatio(DualTransform):
     """Resize so that the image fits ``scale = (long, short)`` with its aspect ratio kept (up or down).
 
@@ -48,6 +51,7 @@ class RescaleKeepRatio(DualTransform):
         return ("scale",)
 
 
+@TRANSFORMS.register("RandomRescale")
 class RandomRescale(RescaleKeepRatio):
     """:class:`RescaleKeepRatio` to ``scale × r``, ``r ~ U(*ratio_range)`` (both sides truncated to ints, as mmcv)."""
 
