@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from segfw.errors import ConfigError
 
 TEST_MODES = ("whole", "slide")
-AMP_DTYPES = ("bf16", "fp16")
+AMP_DTYPES = ("auto", "bf16", "fp16")
 
 
 def _number(value: Any) -> float | None:
