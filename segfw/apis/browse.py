@@ -12,7 +12,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from segfw.data.loader import SkippedSamples, build_loader
+from segfw.data.loader import SkippedSamples, build_loader, shut_down_on_exit
 from segfw.data.transforms import build_transforms
 from segfw.errors import ConfigError
 from segfw.registry import DATASETS
@@ -46,10 +46,11 @@ def browse(cfg: DictConfig) -> Path:
     dataset = DATASETS.build(node, split=cfg.split, transform=transform)
     loader = build_loader(dataset, batch_size=1, shuffle=True, num_workers=cfg.trainer.num_workers, seed=cfg.seed)
     skipped, tiles = SkippedSamples(), []
-    for batch in skipped.filter(loader):
-        tiles.append(sample_tile(batch["image"][0], batch["mask"][0], dataset.palette, cfg.alpha))
-        if len(tiles) == cfg.n:
-            break
+    with shut_down_on_exit(loader) as batches:
+        for batch in skipped.filter(batches):
+            tiles.append(sample_tile(batch["image"][0], batch["mask"][0], dataset.palette, cfg.alpha))
+            if len(tiles) == cfg.n:
+                break
     if not tiles:
         raise ConfigError(f"no usable samples in {dataset.title} split '{cfg.split}' ({skipped.summary()})")
     output = Path(cfg.output)

@@ -8,6 +8,7 @@ Validation images may differ in size: use ``batch_size=1`` for them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
@@ -67,6 +68,19 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
     random.seed(seed)
     reseed_transforms(info.dataset, seed)
+
+
+@contextlib.contextmanager
+def shut_down_on_exit(loader: DataLoader) -> Iterator[Iterator]:
+    """``with shut_down_on_exit(loader) as batches:`` iterates ``loader`` and, however the block ends (an error
+    included), shuts its worker processes down. Workers ignore SIGTERM (:func:`seed_worker`), so a worker left
+    to the interpreter's exit handlers would never end."""
+    batches = iter(loader)
+    try:
+        yield batches
+    finally:
+        if hasattr(batches, "_shutdown_workers"):
+            batches._shutdown_workers()
 
 
 def collate_skip_bad(items: list[dict | SkippedSample]) -> dict[str, Any]:
