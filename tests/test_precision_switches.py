@@ -10,6 +10,7 @@ from conftest import CONFIGS, tiny_overrides
 from hydra import compose, initialize_config_dir
 
 from segfw.config import register_schemas
+from segfw.engine.run_dir import RunFolder
 from segfw.engine.trainer import Trainer
 
 
@@ -18,7 +19,7 @@ def build_trainer(tmp, **extra: str) -> Trainer:
     register_schemas()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
         cfg = compose("train", tiny_overrides(tmp, **extra))
-    return Trainer(cfg, torch.device("cpu"))
+    return Trainer(cfg, torch.device("cpu"), RunFolder(cfg).__enter__())  # locked until the process exits
 
 
 def record_training_calls(module: torch.nn.Module, calls: list) -> None:
