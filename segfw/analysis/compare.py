@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from segfw.engine.resume_check import flatten
 from segfw.errors import ConfigError
 
 IGNORED_KEYS = ("seed", "run_dir", "resume")
@@ -83,16 +84,6 @@ class Difference:
     @property
     def within_noise(self) -> bool:
         return not (self.low > 0 or self.high < 0)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``; lists stay values."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Run]:

@@ -34,7 +34,7 @@ from segfw.engine.finite_guard import FiniteGuard, check_finite_weights
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
-from segfw.engine.resume_check import check_classes
+from segfw.engine.resume_check import check_classes, flatten
 from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.run_record import record_console, write_environment
@@ -311,7 +311,7 @@ class Trainer:
             write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
             write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
             write_text(self.run_dir / "confusion.csv", confusion_csv(self.last_confusion, self.classes))
-            hparams = {k: v for k, v in _flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
+            hparams = {k: v for k, v in flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
             print(end_summary(self.best.name, self.best.value, self.best.iteration, self.run_dir,
@@ -334,12 +334,3 @@ def checkpoint_parts(model: Segmentor, parts) -> None:
             raise ConfigError(f"trainer.activation_checkpointing names '{part}', which this model does not have; "
                               f"choose from {', '.join(p for p in CHECKPOINTABLE_PARTS if getattr(model, p, None))}")
         checkpoint_activations(getattr(model, part))
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
