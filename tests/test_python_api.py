@@ -22,9 +22,10 @@ def run(tmp_path_factory):
 def test_segmenter_predicts_what_the_infer_tool_writes(run, tmp_path):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)
-    Image.fromarray(image).save(tmp_path / "in.png")
+    (tmp_path / "images").mkdir()  # infer refuses an output inside its input's folder
+    Image.fromarray(image).save(tmp_path / "images" / "in.png")
     segmenter = Segmenter.from_run(run, device="cpu")
-    from_array, from_file = segmenter.predict(image), segmenter.predict(tmp_path / "in.png")
+    from_array, from_file = segmenter.predict(image), segmenter.predict(tmp_path / "images" / "in.png")
     assert from_array.class_ids.shape == (37, 53) and from_array.probabilities.shape == (len(CLASSES), 37, 53)
     np.testing.assert_allclose(from_array.probabilities.sum(0), 1, atol=1e-5)
     np.testing.assert_array_equal(from_array.class_ids, from_array.probabilities.argmax(0))
@@ -32,7 +33,7 @@ def test_segmenter_predicts_what_the_infer_tool_writes(run, tmp_path):
     assert from_array.overlay().shape == (37, 53, 3) and from_array.overlay().dtype == np.uint8
     assert sum(from_array.area().values()) == pytest.approx(1.0) and list(from_array.area()) == CLASSES
 
-    run_tool("infer.py", f"run_dir={run}", f"input={tmp_path / 'in.png'}", f"output={tmp_path / 'out'}", "device=cpu")
+    run_tool("infer.py", f"run_dir={run}", f"input={tmp_path / 'images' / 'in.png'}", f"output={tmp_path / 'out'}", "device=cpu")
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "in.png")), from_file.class_ids)
 
     checkpoint = Segmenter.from_checkpoint(run / "checkpoints" / "last.pt", device="cpu")
