@@ -57,19 +57,22 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     matrix = ConfusionMatrix(len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
-    groups = tqdm(loader, desc="eval", total=len(loader), leave=False, disable=not is_main_process(), dynamic_ncols=True)
-    batches = (batch for same_size_batches in groups for batch in same_size_batches)
+    bar = tqdm(desc="eval", total=len(loader.sampler), unit="img", leave=False, disable=not is_main_process(),
+               dynamic_ncols=True)  # counts this rank's images, whatever the batching
+    batches = (batch for same_size_batches in loader for batch in same_size_batches)
     for batch in skipped.filter(batches):
         images = batch["image"].to(device, non_blocking=True)
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)
         matrix.update(preds, masks)
+        bar.update(preds.shape[0])
         for i in range(preds.shape[0]):
             if on_prediction is not None:
                 on_prediction(preds[i], batch, i)
             if len(samples) < num_samples:
                 image = resize(images[i : i + 1].float(), masks.shape[-2:])
                 samples.append((to_uint8_image(image[0].float()), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
+    bar.close()
     matrix.all_reduce()
     if len(skipped) and is_main_process():
         print(skipped.summary())
