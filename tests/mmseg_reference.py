@@ -156,3 +156,16 @@ def mmseg_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tens
         samples.append(sample)
     losses = model.loss(images, samples)
     return {k: v for k, v in losses.items() if "loss" in k}
+
+
+def assert_same_eval_logits(ours, reference, images, shape) -> None:
+    """Eval-mode logits of segfw's ``ours`` and mmseg's ``reference`` agree: max |diff| <= 1e-4 of their scale."""
+    import torch
+
+    expected = mmseg_logits(reference, images)
+    with torch.no_grad():
+        got = ours.eval()(images)
+    assert got.shape == expected.shape == shape
+    scale = expected.abs().max()
+    assert scale > 1e-3
+    assert (got - expected).abs().max() <= 1e-4 * scale
