@@ -72,6 +72,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
             if len(samples) < num_samples:
                 image = resize(images[i : i + 1].float(), masks.shape[-2:])
                 samples.append((to_uint8_image(image[0].float()), masks[i].cpu().numpy(), preds[i].cpu().numpy()))
+    bar.refresh()  # show the final count even when the last update fell inside tqdm's mininterval
     bar.close()
     matrix.all_reduce()
     if len(skipped) and is_main_process():
