@@ -8,7 +8,8 @@ import pytest
 from data_layouts import SIZE, label_with, make_ade20k, make_voc, write_label
 from PIL import Image
 
-from segfw.data.loader import SkippedSamples, build_loader
+from segfw.data.loader import SkippedSamples
+from segfw.engine.data import build_eval_loader
 from segfw.errors import BadSampleError, SkippedSample, one_line
 from segfw.registry import DATASETS
 
@@ -136,7 +137,7 @@ def test_bad_sample_in_the_main_process(spoiled):
 @pytest.mark.parametrize("spoiled", SAMPLE_PROBLEMS, indirect=True)
 def test_bad_sample_in_a_worker_keeps_its_one_line(spoiled):
     root, fragments = spoiled
-    assert_one_line(first_error(build_loader(ade(root), batch_size=1, shuffle=False, num_workers=2)), *fragments)
+    assert_one_line(first_error(build_eval_loader(ade(root), 2)), *fragments)
 
 
 @pytest.mark.parametrize("spoiled", SAMPLE_PROBLEMS + ["image without label"], indirect=True)
@@ -146,8 +147,9 @@ def test_skip_logs_each_bad_file_once_and_counts(spoiled, workers, caplog):
     dataset = ade(root, on_bad_sample="skip")
     assert isinstance(dataset[1], SkippedSample)
     skipped = SkippedSamples()
-    loader = build_loader(dataset, batch_size=2, shuffle=False, num_workers=workers)
-    names = [name for _ in range(2) for batch in skipped.filter(loader) for name in batch["name"]]
+    loader = build_eval_loader(dataset, workers, batch_size=2)
+    batches = (batch for _ in range(2) for step in loader for batch in step)
+    names = [name for batch in skipped.filter(batches) for name in batch["name"]]
     assert names == ["ADE_train_00000001", "ADE_train_00000003"] * 2
     assert len(skipped) == 1 and skipped.summary().startswith("skipped 1 bad sample(s)")
     logged = [r.getMessage() for r in caplog.records if "skipped bad sample" in r.getMessage()]

@@ -1,18 +1,22 @@
-"""Loader: reseeded augmentations differ across workers and epochs, reproducible seeds, bad-sample collation."""
+"""The loaders of segfw.engine.data: augmentations differ across samples, workers and epochs, the seed alone fixes
+the training stream, ranks get disjoint shards, one OpenCV thread per worker, bad-sample collation."""
 
 from __future__ import annotations
 
 import faulthandler
+import itertools
 
 import cv2
 import numpy as np
 import pytest
 import torch
 from data_layouts import write_image, write_label
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader
 
-from segfw.data.loader import SkippedSamples, build_loader, collate_skip_bad
+from segfw.data.loader import SkippedSamples, collate_skip_bad, shut_down_on_exit
 from segfw.data.transforms import build_transforms
+from segfw.engine.data import build_eval_loader, train_stream
+from segfw.engine.train_stream import ResumableBatchSampler
 from segfw.errors import SkippedSample
 from segfw.registry import DATASETS
 
@@ -40,14 +44,21 @@ def identical_samples(tmp_path):
     return DATASETS.build({"name": "folder", "root": str(tmp_path)}, split="train", transform=transform)
 
 
-def images_of(loader, epochs: int = 1) -> list[bytes]:
-    return [image.numpy().tobytes() for _ in range(epochs) for batch in loader for image in batch["image"]]
+def images_of(loader) -> list[bytes]:
+    return [image.numpy().tobytes() for batch in loader for image in batch["image"]]
+
+
+def streamed_images(dataset, batch_size: int, workers: int, seed: int, epochs: int = 2) -> list[bytes]:
+    """The images of the first ``epochs`` epochs of the training stream."""
+    loader = train_stream(dataset, batch_size, workers, seed)
+    assert loader.pin_memory == torch.cuda.is_available()
+    with shut_down_on_exit(loader) as batches:
+        steps = itertools.islice(batches, epochs * len(dataset) // batch_size)
+        return [image.numpy().tobytes() for batch in steps for image in batch["image"]]
 
 
 def test_augmentations_differ_across_workers_and_epochs(identical_samples):
-    loader = build_loader(identical_samples, batch_size=1, shuffle=False, num_workers=2, seed=0)
-    assert loader.persistent_workers and loader.pin_memory == torch.cuda.is_available()
-    outputs = images_of(loader, epochs=2)
+    outputs = streamed_images(identical_samples, batch_size=1, workers=2, seed=0)
     assert len(outputs) == 2 * NUM_SAMPLES and len(set(outputs)) == len(outputs)
 
 
@@ -58,24 +69,23 @@ def test_without_reseeding_workers_repeat_each_other(identical_samples):
     assert outputs[0] == outputs[1]  # sample 0 from worker 0, sample 1 from worker 1: same augmentation
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_the_seed_fixes_the_stream(identical_samples, workers):
-    first, again, other = (images_of(build_loader(identical_samples, 2, True, workers, seed=s)) for s in (0, 0, 1))
-    assert first == again and first != other
+def test_the_seed_alone_fixes_the_stream(identical_samples):
+    """Not the worker count: sample j of epoch e is augmented from (seed, e, j) wherever it is loaded."""
+    in_process, in_workers, other_seed = (
+        streamed_images(identical_samples, 2, workers, seed) for workers, seed in ((0, 0), (2, 0), (0, 1))
+    )
+    assert in_process == in_workers and in_process != other_seed
 
 
-def test_distributed_loader_shards_with_a_sampler(identical_samples, tmp_path):
-    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
-    try:
-        loader = build_loader(identical_samples, 2, True, 0, seed=3, distributed=True)
-        assert isinstance(loader.sampler, DistributedSampler)
-        orders = []
-        for epoch in (0, 1):
-            loader.sampler.set_epoch(epoch)
-            orders.append(list(loader.sampler))
-        assert sorted(orders[0]) == list(range(NUM_SAMPLES)) and orders[0] != orders[1]
-    finally:
-        torch.distributed.destroy_process_group()
+def test_ranks_get_disjoint_shards_and_epochs_reshuffle():
+    """6 samples, 2 ranks, batches of 1: each rank 3 per epoch, together every sample once."""
+    epochs = []
+    for rank in (0, 1):
+        batches = itertools.islice(iter(ResumableBatchSampler(NUM_SAMPLES, 1, 3, rank, 2)), 6)
+        epochs.append([index for ((index, _),) in batches])
+    assert sorted(epochs[0][:3] + epochs[1][:3]) == list(range(NUM_SAMPLES))
+    assert sorted(epochs[0][3:] + epochs[1][3:]) == list(range(NUM_SAMPLES))
+    assert epochs[0][:3] + epochs[1][:3] != epochs[0][3:] + epochs[1][3:]
 
 
 def test_collate_drops_bad_samples_and_reports_them():
@@ -108,7 +118,8 @@ def test_workers_run_one_opencv_thread_without_deadlock():
     cv2.resize(np.zeros((1024, 2048, 3), np.uint8), (4096, 2048))
     faulthandler.dump_traceback_later(60, exit=True)  # a deadlock ends the test run with a traceback
     try:
-        counts = sorted(int(batch["image"][0]) for batch in build_loader(OpenCVThreads(), 1, False, 2))
+        steps = build_eval_loader(OpenCVThreads(), 2)
+        counts = sorted(int(batch["image"][0]) for step in steps for batch in step)
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert counts == [1, 1]

@@ -9,10 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO
 from data_layouts import label_with, make_ade20k, write_label
 from PIL import Image
 
+from segfw.apis.browse import display_config, sample_batches
+from segfw.engine.data import build_split, build_train_stream
 from segfw.registry import DATASETS
 
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}
@@ -51,6 +54,22 @@ def test_browse_writes_a_grid_of_augmented_samples(tmp_path):
     tile_w = 2 * 40 + 2  # image | overlay
     assert grid.shape == (2 * 32 + 2, 2 * tile_w + 2, 3)
     assert grid[:32, :40].std() > 0 and not np.array_equal(grid[:32, :40], grid[:32, 42:82])  # overlay differs
+
+
+def test_browse_shows_the_samples_a_training_run_draws(compose, tmp_path):
+    """One loading stack: browse's first samples are those a training run with the same seed starts with,
+    cropped, scaled and flipped alike (the batch size does not matter)."""
+    data = [f"dataset.cache_dir={tmp_path}", "dataset.num_train=6", "dataset.num_val=1", "dataset.image_size=[24,32]",
+            "trainer.crop_size=[16,16]", "trainer.num_workers=0", "seed=5"]
+    train_cfg = compose("train", [*data, "trainer.batch_size=2"])
+    browse_cfg = compose("browse", [*data, "n=2"])
+    training = next(iter(build_train_stream(build_split(train_cfg, "train"), train_cfg)))
+    batches = iter(sample_batches(build_split(display_config(browse_cfg), "train"), browse_cfg))
+    browsed = [next(batches) for _ in range(2)]
+    assert [batch["name"][0] for batch in browsed] == training["name"]
+    for i, batch in enumerate(browsed):
+        assert torch.equal(batch["mask"][0], training["mask"][i])
+    assert browsed[0]["image"].dtype == torch.uint8  # shown before Normalize
 
 
 def test_bad_sample_in_a_worker_stops_the_tool_with_one_line(tmp_path):

@@ -2,27 +2,26 @@
 
 The stand-ins have the real file formats and sizes (ADE20K: JPEG images with a 512-pixel short side and
 PNG labels; Cityscapes: 2048x1024 PNG images and ``labelTrainIds`` PNGs) and smooth, blocky content that
-compresses like photographs and label maps do, so decoding costs what it costs on the real data.
+compresses like photographs and label maps do, so decoding costs what it costs on the real data. They load
+through what training uses: the dataset and recipe composed as ``tools/train.py`` composes them
+(:func:`segfw.engine.data.build_split`) and the training batch stream (:func:`segfw.engine.data.train_stream`).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 
-from segfw.config import register_schemas
-from segfw.data.loader import build_loader
-from segfw.data.transforms import build_transforms
-from segfw.registry import DATASETS
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from segfw.config import compose_config
+from segfw.data.loader import shut_down_on_exit
+from segfw.engine.data import build_split, build_train_stream
 
 
 def fake_scene(rng: np.random.Generator, height: int, width: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,29 +78,23 @@ SETTINGS = (
 )
 
 
-def recipe_pipeline(recipe: str, crop_size: Sequence[int]):
-    """The training pipeline of ``configs/augment/<recipe>.yaml`` at ``crop_size``, composed as tools/train.py does."""
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
-        cfg = compose("train", [f"augment={recipe}", f"trainer.crop_size=[{crop_size[0]},{crop_size[1]}]"])
-    return build_transforms(cfg.augment, "train")
+def training_config(setting: Setting, root: Path, workers: int, batch_size: int) -> DictConfig:
+    """``tools/train.py dataset=<dataset> dataset.root=<root> augment=<recipe> trainer.crop_size=...``."""
+    height, width = setting.crop_size
+    return compose_config("train", [
+        f"dataset={setting.dataset}", f"dataset.root={root}", f"augment={setting.recipe}",
+        f"trainer.crop_size=[{height},{width}]", f"trainer.batch_size={batch_size}", f"trainer.num_workers={workers}",
+    ])
 
 
 def images_per_second(setting: Setting, root: Path, workers: int, batch_size: int, batches: int) -> float:
-    """Training batches per second x batch size, after one warm-up pass that starts the workers."""
-    dataset = DATASETS.build(
-        {"name": setting.dataset, "root": str(root)},
-        split="train",
-        transform=recipe_pipeline(setting.recipe, setting.crop_size),
-    )
-    loader = build_loader(dataset, batch_size, shuffle=True, num_workers=workers, seed=0, drop_last=True)
-    seen = 0
-    for _ in loader:  # warm-up: workers started, files in the page cache
-        pass
-    start = time.perf_counter()
-    while seen < batches * batch_size:
-        for batch in loader:
-            seen += batch["image"].shape[0]
-            if seen >= batches * batch_size:
-                break
+    """Images per second of the training batch stream, timed over ``batches`` batches after one warm-up epoch
+    that starts the workers and fills the page cache."""
+    cfg = training_config(setting, root, workers, batch_size)
+    dataset = build_split(cfg, "train")
+    with shut_down_on_exit(build_train_stream(dataset, cfg)) as stream:
+        for _ in itertools.islice(stream, len(dataset) // batch_size):  # warm-up
+            pass
+        start = time.perf_counter()
+        seen = sum(batch["image"].shape[0] for batch in itertools.islice(stream, batches))
     return seen / (time.perf_counter() - start)

@@ -1,10 +1,13 @@
 """Look at a pipeline by eye: a grid of augmented samples, each shown as image | label overlay.
 
 Entry point: ``tools/browse_dataset.py dataset=NAME dataset.root=PATH augment=RECIPE n=16 output=FILE``.
+Samples come through the loaders training and evaluation use (``segfw.engine.data``): split "train" shows
+the first ``n`` samples a training run with ``seed`` draws, augmented as that run augments them.
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -12,17 +15,27 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from segfw.data.loader import SkippedSamples, build_loader, shut_down_on_exit
-from segfw.data.transforms import build_transforms
+from segfw.data.loader import SkippedSamples, shut_down_on_exit
+from segfw.engine.data import build_eval_loader, build_split, train_stream
 from segfw.errors import ConfigError
-from segfw.registry import DATASETS
 from segfw.visualize import make_grid, overlay, to_uint8_image
 
 
-def display_steps(cfg: DictConfig, split: str) -> list:
-    """The recipe's ``split`` steps without Normalize, so that samples come out as viewable uint8 pixels."""
-    steps = OmegaConf.to_container(cfg.augment, resolve=True).get(split, [])
-    return [step for step in steps if step.get("name") != "Normalize"]
+def display_config(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with the recipe's ``cfg.split`` steps less Normalize, so that samples come out as viewable uint8
+    pixels."""
+    steps = OmegaConf.to_container(cfg.augment, resolve=True).get(cfg.split, [])
+    shown = OmegaConf.to_container(cfg, resolve=True)
+    shown["augment"] = {cfg.split: [step for step in steps if step.get("name") != "Normalize"]}
+    return OmegaConf.create(shown)
+
+
+def sample_batches(dataset, cfg: DictConfig):
+    """One-sample batches as training (split "train", seeded by ``cfg.seed``) or evaluation ("val") loads them."""
+    workers = cfg.trainer.num_workers
+    if cfg.split == "train":
+        return train_stream(dataset, 1, workers, cfg.seed)
+    return build_eval_loader(dataset, workers)
 
 
 def sample_tile(image, mask, palette: np.ndarray, alpha: float) -> np.ndarray:
@@ -41,13 +54,11 @@ def browse(cfg: DictConfig) -> Path:
         raise ConfigError(f"split must be train or val, got '{cfg.split}'")
     if cfg.n < 1:
         raise ConfigError(f"n must be at least 1, got {cfg.n}")
-    transform = build_transforms({cfg.split: display_steps(cfg, cfg.split)}, cfg.split)
-    node = OmegaConf.to_container(cfg.dataset, resolve=True)
-    dataset = DATASETS.build(node, split=cfg.split, transform=transform)
-    loader = build_loader(dataset, batch_size=1, shuffle=True, num_workers=cfg.trainer.num_workers, seed=cfg.seed)
+    dataset = build_split(display_config(cfg), cfg.split)
     skipped, tiles = SkippedSamples(), []
-    with shut_down_on_exit(loader) as batches:
-        for batch in skipped.filter(batches):
+    with shut_down_on_exit(sample_batches(dataset, cfg)) as batches:
+        flat = (batch for step in batches for batch in (step if isinstance(step, list) else [step]))
+        for batch in skipped.filter(itertools.islice(flat, len(dataset))):  # one epoch at most
             tiles.append(sample_tile(batch["image"][0], batch["mask"][0], dataset.palette, cfg.alpha))
             if len(tiles) == cfg.n:
                 break

@@ -1,9 +1,9 @@
-"""DataLoaders: reseeded augmentations per worker, persistent workers, and skipping of bad samples.
+"""The pieces of every DataLoader: reseeded augmentations per worker, one OpenCV thread per worker, skipping of
+bad samples. The loaders themselves are built in one place, :mod:`segfw.engine.data`.
 
 Batches are dicts: ``image`` (B, 3, H, W) float, ``mask`` (B, H, W) int64, ``name`` list of B str, and
 ``skipped``: messages of the samples dropped from this batch (``dataset.on_bad_sample=skip``). A batch
 whose samples were all bad has no ``image``/``mask``/``name``; :class:`SkippedSamples` filters those out.
-Validation images may differ in size: use ``batch_size=1`` for them.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, default_collate, get_worker_info
+from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
 from segfw.errors import BadSampleError, SkippedSample
 
@@ -89,46 +88,6 @@ def collate_skip_bad(items: list[dict | SkippedSample]) -> dict[str, Any]:
     batch = default_collate(good) if good else {}
     batch["skipped"] = [item.message for item in items if isinstance(item, SkippedSample)]
     return batch
-
-
-def build_loader(
-    dataset: Dataset,
-    batch_size: int,
-    shuffle: bool,
-    num_workers: int,
-    seed: int = 0,
-    drop_last: bool = False,
-    distributed: bool = False,
-) -> DataLoader:
-    """A DataLoader with reproducible, per-worker-distinct augmentations.
-
-    Worker ``w`` of rank ``r`` seeds its augmentations from torch's worker seed (base seed drawn from
-    ``seed + r``), so workers, ranks and epochs all differ while a run stays reproducible. Workers are
-    persistent (their random streams go on across epochs) and run one OpenCV thread each (set here, in the
-    parent, see :func:`limit_opencv_threads`); memory is pinned only when CUDA is available.
-    With ``distributed=True`` a ``DistributedSampler`` shards the data: call ``loader.sampler.set_epoch(e)``.
-    With ``num_workers=0`` the pipeline is reseeded from ``seed`` here, in the main process.
-    """
-    rank = torch.distributed.get_rank() if distributed and torch.distributed.is_initialized() else 0
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last) if distributed else None
-    generator = torch.Generator().manual_seed(seed + rank)
-    if num_workers == 0:
-        reseed_transforms(dataset, seed + rank)
-    else:
-        limit_opencv_threads()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=num_workers,
-        collate_fn=collate_skip_bad,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=drop_last,
-        worker_init_fn=seed_worker if num_workers > 0 else None,
-        persistent_workers=num_workers > 0,
-        generator=generator,
-    )
 
 
 class SkippedSamples:

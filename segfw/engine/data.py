@@ -1,10 +1,16 @@
-"""From a composed config to datasets and loaders (training stream and evaluation shards)."""
+"""From a composed config to datasets and loaders (training stream and evaluation shards).
+
+The one data-loading stack: training, evaluation, browsing (``segfw.apis.browse``) and the data benchmark
+(``segfw.analysis.data_benchmark``) all build their datasets with :func:`build_split` and their loaders
+with :func:`train_stream` / :func:`build_eval_loader`, which share :func:`worker_settings` (reseeded
+workers with one OpenCV thread each, a private generator).
+"""
 
 from __future__ import annotations
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from segfw.data.datasets.base import SegmentationDataset
 from segfw.errors import SkippedSample
@@ -25,27 +31,37 @@ def build_split(cfg: DictConfig, split: str) -> SegmentationDataset:
 
 
 def build_train_stream(dataset: SegmentationDataset, cfg: DictConfig, start_batch: int = 0) -> DataLoader:
-    """Endless training batches for this rank, resumable after ``start_batch`` batches."""
-    trainer = cfg.trainer
-    sampler = ResumableBatchSampler(len(dataset), trainer.batch_size, cfg.seed, rank(), world_size(), start_batch)
+    """Endless training batches of ``cfg.trainer.batch_size`` for this rank, resumable after ``start_batch``
+    batches (see :func:`train_stream`)."""
+    return train_stream(dataset, cfg.trainer.batch_size, cfg.trainer.num_workers, cfg.seed, start_batch)
+
+
+def train_stream(dataset: Dataset, batch_size: int, num_workers: int, seed: int, start_batch: int = 0) -> DataLoader:
+    """Endless batches for this rank: sample j of epoch e augmented from a seed of (seed, e, j) (see
+    :mod:`segfw.engine.train_stream`), so the stream does not depend on ``num_workers``."""
+    sampler = ResumableBatchSampler(len(dataset), batch_size, seed, rank(), world_size(), start_batch)
     return DataLoader(
-        SeededSampleDataset(dataset),
-        batch_sampler=sampler,
-        num_workers=trainer.num_workers,
-        worker_init_fn=seed_worker if trainer.num_workers > 0 else None,
-        collate_fn=collate_skip_bad,
-        pin_memory=torch.cuda.is_available(),
-        generator=_own_generator(cfg.seed),
+        SeededSampleDataset(dataset), batch_sampler=sampler, collate_fn=collate_skip_bad,
+        **worker_settings(num_workers, seed),
     )
 
 
-def _own_generator(seed: int) -> torch.Generator:
-    """A private generator for the loader's worker seeds, so that creating a loader never draws from
-    (and shifts) the global RNG that dropout uses: a resumed run stays bit-exact."""
-    return torch.Generator().manual_seed(seed)
+def worker_settings(num_workers: int, seed: int) -> dict:
+    """The DataLoader keywords every loader shares: workers reseed numpy, random and the augmentations
+    (:func:`seed_worker`) and run one OpenCV thread each (set here, in the parent); memory is pinned only
+    with CUDA; worker seeds come from a private generator, so that creating a loader never draws from (and
+    shifts) the global RNG that dropout uses: a resumed run stays bit-exact."""
+    if num_workers > 0:
+        limit_opencv_threads()
+    return {
+        "num_workers": num_workers,
+        "worker_init_fn": seed_worker if num_workers > 0 else None,
+        "pin_memory": torch.cuda.is_available(),
+        "generator": torch.Generator().manual_seed(seed),
+    }
 
 
-def build_eval_loader(dataset: SegmentationDataset, num_workers: int, batch_size: int = 1) -> DataLoader:
+def build_eval_loader(dataset: Dataset, num_workers: int, batch_size: int = 1) -> DataLoader:
     """This rank's shard of the set, no duplicates, ``batch_size`` images per loader step.
 
     Validation images may differ in size, so each loader step yields a *list* of batches: runs of
@@ -55,12 +71,9 @@ def build_eval_loader(dataset: SegmentationDataset, num_workers: int, batch_size
         dataset,
         batch_size=batch_size,
         sampler=ShardSampler(len(dataset)),
-        num_workers=num_workers,
-        worker_init_fn=seed_worker if num_workers > 0 else None,
         collate_fn=collate_same_size,
-        pin_memory=torch.cuda.is_available(),
         persistent_workers=num_workers > 0,
-        generator=_own_generator(0),
+        **worker_settings(num_workers, 0),
     )
 
 
