@@ -1,11 +1,11 @@
 """The training loop's hooks: the four call points in order, and the EMA hook (the formula in float64, its own
-checkpoint scored by tools/eval.py, TensorBoard ``val_ema/*``, an exact resume, its config keys)."""
+checkpoint scored by tools/eval.py, TensorBoard ``val_ema/*``, its config keys; the exact resume of the average
+is in test_exact_resume.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,7 +14,6 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, tiny_overrides
-from segfw.apis.train import train
 from segfw.cli import override_problem
 from segfw.engine.config_checks import train_config_problems
 from segfw.engine.hooks import Hook
@@ -124,23 +123,6 @@ def test_the_average_is_scored_logged_and_saved_as_its_own_checkpoint(ema_run, t
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(out.read_text())["mIoU"] == pytest.approx(ema["ema"]["summary"]["mIoU"], abs=1e-6)
-
-
-def test_a_resumed_run_continues_the_average_exactly(compose, tmp_path):
-    common = {"trainer.max_iters": "4", "trainer.eval_interval": "4", "trainer.checkpoint_interval": "2",
-              "trainer.keep_checkpoints": "3", "trainer.deterministic": "true", "trainer.num_workers": "0",
-              "trainer.ema.enabled": "true", "trainer.ema.decay": "0.5"}
-    straight = tmp_path / "straight"
-    train(compose("train", tiny_overrides(tmp_path, **common, run_dir=str(straight))))
-    resumed = tmp_path / "resumed"
-    (resumed / "checkpoints").mkdir(parents=True)
-    shutil.copy(straight / "checkpoints/iter_0000002.pt", resumed / "checkpoints/iter_0000002.pt")
-    train(compose("train", tiny_overrides(tmp_path, **common, run_dir=str(resumed), resume="true")))
-    a = torch.load(straight / "checkpoints/ema.pt", weights_only=True)
-    b = torch.load(resumed / "checkpoints/ema.pt", weights_only=True)
-    assert a["iteration"] == b["iteration"] == 4
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
 
 
 def test_ema_keys_are_checked(compose, tmp_path):

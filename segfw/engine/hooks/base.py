@@ -13,8 +13,9 @@ Writing a hook: subclass :class:`Hook`, override the methods you need, and add a
 - ``trainer.eval_result``: the latest :class:`~segfw.engine.evaluator.EvalResult` of the trained weights;
 - ``trainer.finished`` (in ``after_train``): whether the loop reached ``trainer.max_iters``;
 - ``trainer.model`` (the plain segmentor, never the DDP wrapper), ``trainer.optimizer``, ``trainer.cfg``,
-  ``trainer.t`` (``cfg.trainer``), ``trainer.device``, ``trainer.run_dir``, ``trainer.ckpt_dir``,
-  ``trainer.logger`` (TensorBoard; a no-op off rank 0), ``trainer.main`` (rank 0).
+  ``trainer.t`` (``cfg.trainer``), ``trainer.device``, ``trainer.classes``, ``trainer.val_set`` and
+  ``trainer.val_loader``, ``trainer.run_dir``, ``trainer.ckpt_dir``, ``trainer.logger`` (TensorBoard; a
+  no-op off rank 0), ``trainer.main`` (rank 0).
 
 A hook may call ``trainer.save()`` (``last.pt``), ``trainer.model_record()`` (what rebuilds a model) and
 ``trainer.say(text)`` (print on rank 0). A hook with state to resume returns it from :meth:`Hook.state_dict`
