@@ -15,6 +15,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from segfw.constants import IGNORE_INDEX
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's configs/
 
 
@@ -76,6 +78,7 @@ class TrainConfig:
     resume_allow_changes: bool = False  # let resume=true change the model or trainer.max_iters
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    ignore_index: int = IGNORE_INDEX  # label of pixels neither trained on nor scored (datasets, loss, padding, metrics)
     model: Any = MISSING
     dataset: Any = MISSING
     augment: Any = MISSING
@@ -117,6 +120,7 @@ class EvalConfig(SavedRunConfig):
     device: str = "auto"
     output: Optional[str] = None
     save_predictions: Optional[str] = None
+    ignore_index: int = IGNORE_INDEX  # the label the dataset writes for ignored pixels; the metrics skip it
     model: SavedModelConfig = field(default_factory=SavedModelConfig)
     dataset: Any = MISSING
     augment: Any = MISSING
@@ -152,6 +156,7 @@ class BenchmarkConfig:
 
     model: Any = MISSING
     device: str = "auto"
+    ignore_index: int = IGNORE_INDEX  # what the preset's loss ignores (in the timed training step)
     input: list[int] = field(default_factory=lambda: [512, 512])  # [H, W]
     batch_size: int = 2
     warmup: int = 2
@@ -172,6 +177,7 @@ class BrowseConfig:
     """``tools/browse_dataset.py``."""
 
     seed: int = 0
+    ignore_index: int = IGNORE_INDEX  # the label the dataset writes for ignored pixels and the crops pad with
     dataset: Any = MISSING
     augment: Any = MISSING
     trainer: BrowseTrainerConfig = field(default_factory=BrowseTrainerConfig)
@@ -187,6 +193,7 @@ CONVERT_CHECKPOINT_SCHEMA = {
     "from": None,  # mmseg | spnet
     "input": None,
     "output": None,
+    "ignore_index": IGNORE_INDEX,
     "model": MISSING,
     "dataset": MISSING,
     "augment": MISSING,

@@ -12,7 +12,7 @@ from segfw.registry import METRICS
 
 
 class ConfusionMatrix:
-    """K×K counts: rows are ground-truth classes, columns predictions; pixels labelled 255 are skipped.
+    """K×K counts: rows are ground-truth classes, columns predictions; pixels labelled ``ignore_index`` are skipped.
 
     ``update(pred: (B, H, W) int64, target: (B, H, W) int64)``; ``all_reduce()`` sums over processes;
     ``summary(class_names)`` gives the metrics in percent.

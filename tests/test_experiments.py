@@ -59,7 +59,7 @@ def test_spnet_train_pipeline_runs_and_rotation_fills_the_mask_with_ignore():
     import numpy as np
 
     cfg = OmegaConf.load(CONFIGS / "augment" / "spnet_ade20k.yaml")
-    cfg = OmegaConf.merge(cfg, {"trainer": {"crop_size": [48, 48]}})
+    cfg = OmegaConf.merge(cfg, {"trainer": {"crop_size": [48, 48]}, "ignore_index": 255})  # the top-level keys
     train = build_transforms(OmegaConf.to_container(cfg, resolve=True), "train")
     train.set_random_seed(0)
     image, mask = np.full((40, 60, 3), 200, np.uint8), np.zeros((40, 60), np.uint8)

@@ -34,12 +34,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from segfw.analysis.benchmark import build_benchmark_model, peak_step_memory_bytes, time_ms
 from segfw.analysis.flops import count_parameters
 from segfw.config import CONFIG_DIR, register_schemas
+from segfw.constants import IGNORE_INDEX
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
 from segfw.engine.trainer import checkpoint_parts
 from segfw.errors import ConfigError
 
-IGNORE_INDEX = 255
 MIB = 2**20
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from segfw.constants import default_palette
+from segfw.constants import IGNORE_INDEX, default_palette
 from segfw.engine.checkpoint import load_checkpoint, model_from_state
 from segfw.errors import ConfigError
 
@@ -119,6 +119,8 @@ def merge_run_config(run_cfg: DictConfig, cli_cfg: DictConfig, overrides: Sequen
     ``cli_cfg``, all other keys kept. Whole nodes go first, so ``dataset=folder dataset.root=X`` works in any
     order; interpolations in copied nodes resolve against the merged config."""
     merged = OmegaConf.create(OmegaConf.to_container(run_cfg, resolve=True))
+    if "ignore_index" not in merged:  # a run saved before the key existed: it used the library default
+        merged.ignore_index = IGNORE_INDEX
     for path, deleted in sorted(set(overridden_paths(overrides)), key=lambda item: item[0].count(".")):
         parent, _, leaf = path.rpartition(".")
         if deleted:

@@ -77,6 +77,27 @@ def test_protocol_problems(test: Any, prefix: str = "test") -> list[str]:
     return problems
 
 
+def _keys_named(node: Any, key: str, prefix: str) -> Iterator[tuple[str, Any]]:
+    """``(dotted path, value)`` of every ``key`` anywhere under the plain container ``node``."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            path = f"{prefix}.{name}"
+            if name == key:
+                yield path, value
+            yield from _keys_named(value, key, path)
+
+
+def loss_ignore_index_problems(cfg: DictConfig) -> list[str]:
+    """A loss ignoring another label than the one the datasets write and the metrics skip (``ignore_index``):
+    ``model.loss.ignore_index=0`` alone would train on ignored pixels, so it names the key to set instead."""
+    if "ignore_index" not in cfg or cfg.get("model") is None or cfg.model.get("loss") is None:
+        return []
+    loss = OmegaConf.to_container(cfg.model.loss, resolve=True)
+    return [f"{path}={value} differs from ignore_index={cfg.ignore_index}: set ignore_index={value} instead (the "
+            "datasets, the loss, the crop padding and the metrics all read it)"
+            for path, value in _keys_named(loss, "ignore_index", "model.loss") if value != cfg.ignore_index]
+
+
 def train_config_problems(cfg: DictConfig) -> list[str]:
     """Every out-of-range value of a ``train`` config, one line each."""
     problems = list(_checks(cfg.trainer, "trainer", {
@@ -111,6 +132,7 @@ def train_config_problems(cfg: DictConfig) -> list[str]:
         "warmup_ratio": (lambda v: _number(v) is not None and 0 <= float(v) <= 1, "give a number in [0, 1]"),
     })
     problems += test_protocol_problems(cfg.get("test"))
+    problems += loss_ignore_index_problems(cfg)
     dataset = cfg.get("dataset")
     if dataset is not None and "root" in dataset.keys() and OmegaConf.is_missing(dataset, "root"):
         problems.append(f"dataset.root is not set: give dataset.root=PATH (the folder of the {dataset.get('name')} "

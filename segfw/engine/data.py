@@ -16,11 +16,12 @@ from segfw.registry import DATASETS
 
 
 def build_split(cfg: DictConfig, split: str) -> SegmentationDataset:
-    """The ``split`` ("train" or "val") of ``cfg.dataset`` with the matching ``cfg.augment`` pipeline."""
+    """The ``split`` ("train" or "val") of ``cfg.dataset`` with the matching ``cfg.augment`` pipeline, its masks
+    marking ignored pixels with ``cfg.ignore_index``."""
     limit_opencv_threads()  # before any loader forks its workers
     transform = build_transforms(cfg.augment, split)
     node = OmegaConf.to_container(cfg.dataset, resolve=True)
-    return DATASETS.build(node, split=split, transform=transform)
+    return DATASETS.build(node, split=split, transform=transform, ignore_index=cfg.ignore_index)
 
 
 def build_train_stream(dataset: SegmentationDataset, cfg: DictConfig, start_batch: int = 0) -> DataLoader:

@@ -44,7 +44,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
              on_prediction=None) -> EvalResult:
     """Accumulate a confusion matrix over ``loader`` (all-reduced across processes) and summarise it.
 
-    ``loader`` yields lists of same-size batches (:func:`segfw.engine.data.build_eval_loader`); each
+    ``loader`` yields lists of same-size batches (:func:`segfw.engine.data.build_eval_loader`) of a dataset
+    whose ``ignore_index`` marks the pixels left out of the matrix; each
     batch runs in one forward pass (slide mode: ``test.window_batch`` crops per pass), and the matrix
     stays on ``device`` until the end.
 
@@ -54,7 +55,7 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     """
     was_training = model.training
     model.eval()
-    matrix = ConfusionMatrix(len(class_names), device)
+    matrix = ConfusionMatrix(len(class_names), device, loader.dataset.ignore_index)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
     bar = tqdm(desc="eval", total=len(loader.sampler), unit="img", leave=False, disable=not is_main_process(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.losses.pixels import class_weight_buffer, labelled_pixels
 from segfw.registry import LOSSES
 
@@ -18,7 +19,7 @@ class BinaryCrossEntropyLoss(nn.Module):
     mean becomes ``Σ w l / Σ w`` (a rare foreground: w_foreground > 1).
     """
 
-    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None):
         super().__init__()
         self.ignore_index = ignore_index
         class_weight_buffer(self, class_weights)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.registry import LOSSES
 
 
@@ -18,7 +19,7 @@ class CrossEntropyLoss(nn.Module):
     ``ignore_index`` contributes 0 (with a zero gradient), not the nan of a mean over no pixels.
     """
 
-    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None):
         super().__init__()
         self.ignore_index = ignore_index
         weight = None if class_weights is None else torch.as_tensor(list(class_weights), dtype=torch.float32)

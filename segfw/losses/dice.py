@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.losses.pixels import (
     full_precision,
     class_probabilities,
@@ -25,7 +26,7 @@ class DiceLoss(nn.Module):
     turns the mean over classes into a weighted mean.
     """
 
-    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None, smooth: float = 1.0):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None, smooth: float = 1.0):
         super().__init__()
         self.ignore_index, self.smooth = ignore_index, smooth
         class_weight_buffer(self, class_weights)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.losses.pixels import full_precision, class_weight_buffer, labelled_pixels
 from segfw.registry import LOSSES
 
@@ -20,7 +21,7 @@ class FocalLoss(nn.Module):
     α_foreground]), or null for 1. ``gamma`` = 0 is cross-entropy.
     """
 
-    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None, gamma: float = 2.0):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None, gamma: float = 2.0):
         super().__init__()
         self.ignore_index, self.gamma = ignore_index, gamma
         class_weight_buffer(self, class_weights)

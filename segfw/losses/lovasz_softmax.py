@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.losses.pixels import (
     full_precision,
     class_probabilities,
@@ -39,7 +40,9 @@ class LovaszSoftmaxLoss(nn.Module):
     ``class_weights`` (length K) make it a weighted mean.
     """
 
-    def __init__(self, ignore_index: int = 255, class_weights: list[float] | None = None, classes: str = "present"):
+    def __init__(
+        self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None, classes: str = "present"
+    ):
         super().__init__()
         if classes not in ("present", "all"):
             raise ValueError(f"lovasz_softmax: classes must be 'present' or 'all', got '{classes}'")

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.losses.pixels import full_precision, class_weight_buffer, labelled_pixels
 from segfw.registry import LOSSES
 
@@ -22,7 +23,11 @@ class OhemCrossEntropyLoss(nn.Module):
     """
 
     def __init__(
-        self, ignore_index: int = 255, class_weights: list[float] | None = None, thresh: float = 0.7, min_kept: int = 100_000
+        self,
+        ignore_index: int = IGNORE_INDEX,
+        class_weights: list[float] | None = None,
+        thresh: float = 0.7,
+        min_kept: int = 100_000,
     ):
         super().__init__()
         self.ignore_index, self.thresh, self.min_kept = ignore_index, thresh, min_kept

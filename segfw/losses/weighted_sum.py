@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from segfw.constants import IGNORE_INDEX
 from segfw.registry import LOSSES, ConfigError, accepted_keywords
 
 SHARED = ("ignore_index", "class_weights")  # every pixel loss takes them; handed to each term unless it sets its own
@@ -24,7 +25,10 @@ class WeightedSumLoss(nn.Module):
     """
 
     def __init__(
-        self, terms: Mapping[str, Mapping[str, Any]], ignore_index: int = 255, class_weights: list[float] | None = None
+        self,
+        terms: Mapping[str, Mapping[str, Any]],
+        ignore_index: int = IGNORE_INDEX,
+        class_weights: list[float] | None = None,
     ):
         super().__init__()
         if not terms:

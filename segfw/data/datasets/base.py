@@ -2,7 +2,10 @@
 
 Contract of ``__getitem__(i)`` (after ``transform``, see ``segfw.data.transforms.build_transforms``)::
 
-    {"image": (3, H, W) float32 tensor, "mask": (H, W) int64 tensor (255 = ignore), "name": str}
+    {"image": (3, H, W) float32 tensor, "mask": (H, W) int64 tensor, "name": str}
+
+Mask values are train ids 0..K-1 and ``ignore_index`` (default :data:`segfw.constants.IGNORE_INDEX`, the
+config's top-level ``ignore_index``) for pixels neither trained on nor scored.
 
 Training pipelines transform image and mask alike, so both have the crop size. Validation pipelines
 (``build_transforms(..., "val")``) touch the image only: there ``mask`` keeps the label's ORIGINAL
@@ -99,12 +102,16 @@ def prefer_converted(images: Mapping[str, Path], converted: Mapping[str, Path], 
     return set(images) <= set(converted) or not raw
 
 
-def label_table(mapping: Mapping[int, int]) -> np.ndarray:
-    """(256,) int16 table raw id → train id from ``mapping``; raw 255 is always ignore, other ids are INVALID."""
+def label_table(mapping: Mapping[int, int], ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """(256,) int16 table raw id → train id from ``mapping``, other ids INVALID.
+
+    ``mapping`` speaks the label files' convention, 255 = ignore (as a raw id and as a train id); the table
+    writes ``ignore_index`` for both, so a dataset's masks carry the configured ignore label."""
     table = np.full(256, INVALID, dtype=np.int16)
     for raw, train in mapping.items():
-        table[raw % 256] = train  # a negative raw id (Cityscapes' -1) is stored as its uint8 value
-    table[IGNORE_INDEX] = IGNORE_INDEX
+        # a negative raw id (Cityscapes' -1) is stored as its uint8 value
+        table[raw % 256] = ignore_index if train == IGNORE_INDEX else train
+    table[IGNORE_INDEX] = ignore_index
     return table
 
 
@@ -140,6 +147,16 @@ def apply_label_table(raw: np.ndarray, table: np.ndarray, path: Path | str, titl
     return mapped.astype(np.uint8)
 
 
+def checked_ignore_index(ignore_index: int, num_classes: int, title: str) -> int:
+    """``ignore_index`` if it is a mask value that names no class (K..255), else a ConfigError."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or not num_classes <= ignore_index <= 255:
+        raise ConfigError(
+            f"ignore_index={ignore_index} is not a free label of {title} (classes are 0..{num_classes - 1}); "
+            f"set ignore_index to a value in {num_classes}..255"
+        )
+    return ignore_index
+
+
 class SegmentationDataset(Dataset):
     """(image, label) pairs from disk; see the module docstring for the item contract.
 
@@ -161,9 +178,11 @@ class SegmentationDataset(Dataset):
         split: str = "train",
         transform: Callable | None = None,
         on_bad_sample: str = "fail",
+        ignore_index: int = IGNORE_INDEX,
     ):
         if on_bad_sample not in BAD_SAMPLE_POLICIES:
             raise ConfigError(f"dataset.on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got '{on_bad_sample}'")
+        self.ignore_index = checked_ignore_index(ignore_index, self.num_classes, self.title)
         self.root = Path(root).expanduser()
         self.split = self.official_split(split)
         self.transform = transform
@@ -173,7 +192,7 @@ class SegmentationDataset(Dataset):
         self.samples: list[Sample] = self.find_samples()
         if not self.samples:
             raise BadSampleError(f"{self.root}: no samples for split '{self.split}'. Expected layout: {self.layout}")
-        self.table = label_table(self.raw_to_train())  # after find_samples: it may pick the label variant
+        self.table = label_table(self.raw_to_train(), self.ignore_index)  # after find_samples: it picks the variant
         problems = [s.problem() for s in self.samples if s.missing]
         if problems and on_bad_sample == "fail":
             more = f" (and {len(problems) - 1} more unpaired files)" if len(problems) > 1 else ""
@@ -212,7 +231,8 @@ class SegmentationDataset(Dataset):
         raise NotImplementedError
 
     def raw_to_train(self) -> Mapping[int, int]:
-        """Raw label id → train id (255 = ignore). Default: ids 0..K-1 are train ids. Raw 255 is always ignore."""
+        """Raw label id → train id, 255 = ignore (:func:`label_table` writes ``ignore_index`` there). Default: ids
+        0..K-1 are train ids. Raw 255 is always ignore."""
         return {k: k for k in range(self.num_classes)}
 
     def map_labels(self, raw: np.ndarray, path: Path | str = "label") -> np.ndarray:

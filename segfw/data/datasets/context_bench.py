@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segfw.constants import IGNORE_INDEX
 from segfw.data.datasets.folder import FolderDataset
 from segfw.data.datasets.synthetic import (
     BUILDING,
@@ -204,6 +205,7 @@ class ContextBench(FolderDataset):
         seed: int = 0,
         cache_dir: str | None = None,
         on_bad_sample: str = "fail",
+        ignore_index: int = IGNORE_INDEX,
         **knobs,
     ):
         scene = SceneKnobs(**knobs)
@@ -213,7 +215,7 @@ class ContextBench(FolderDataset):
         if not root.is_dir():
             generate(root, num_train, num_val, size, seed,
                      lambda rng, h, w: draw_context_scene(rng, h, w, scene))
-        super().__init__(root, split, transform, on_bad_sample)
+        super().__init__(root, split, transform, on_bad_sample, ignore_index=ignore_index)
         self.palette = PALETTE
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from segfw.constants import default_palette
+from segfw.constants import IGNORE_INDEX, default_palette
 from segfw.data.datasets.base import Sample, SegmentationDataset, by_stem, pair_samples
 from segfw.errors import BadSampleError, ConfigError
 from segfw.registry import DATASETS
@@ -39,6 +39,7 @@ class FolderDataset(SegmentationDataset):
         channels: int = 3,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        ignore_index: int = IGNORE_INDEX,
     ):
         root = Path(root).expanduser()
         classes_file = root / "classes.txt"
@@ -56,7 +57,7 @@ class FolderDataset(SegmentationDataset):
                 raise ConfigError(
                     f"dataset.{key} has {len(values)} values but dataset.channels={channels}; give one per channel"
                 )
-        super().__init__(root, split, transform, on_bad_sample)
+        super().__init__(root, split, transform, on_bad_sample, ignore_index)
 
     def find_samples(self) -> list[Sample]:
         image_dir = self.require(self.root / "images" / self.split, "split folder")

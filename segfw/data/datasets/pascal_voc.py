@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from segfw.constants import default_palette
+from segfw.constants import IGNORE_INDEX, default_palette
 from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples
 from segfw.errors import BadSampleError
 from segfw.registry import DATASETS
@@ -62,9 +62,10 @@ class PascalVOC(SegmentationDataset):
         transform: Callable | None = None,
         on_bad_sample: str = "fail",
         use_aug: bool = True,
+        ignore_index: int = IGNORE_INDEX,
     ):
         self.use_aug = use_aug
-        super().__init__(root, split, transform, on_bad_sample)
+        super().__init__(root, split, transform, on_bad_sample, ignore_index)
 
     def find_samples(self) -> list[Sample]:
         base = self.locate(("", "VOC2012", "VOCdevkit/VOC2012"), "JPEGImages")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segfw.constants import IGNORE_INDEX
 from segfw.data.datasets.folder import FolderDataset
 from segfw.registry import DATASETS
 
@@ -162,11 +163,12 @@ class SyntheticStreets(FolderDataset):
         seed: int = 0,
         cache_dir: str | None = None,
         on_bad_sample: str = "fail",
+        ignore_index: int = IGNORE_INDEX,
     ):
         size = (int(image_size[0]), int(image_size[1]))
         name = f"streets_v{GENERATOR_VERSION}_{size[0]}x{size[1]}_{num_train}-{num_val}_seed{seed}"
         root = Path(cache_dir).expanduser() / name if cache_dir else default_cache_dir() / name
         if not root.is_dir():
             generate(root, num_train, num_val, size, seed)
-        super().__init__(root, split, transform, on_bad_sample)
+        super().__init__(root, split, transform, on_bad_sample, ignore_index=ignore_index)
         self.palette = PALETTE
