@@ -52,7 +52,8 @@ def test_coco_stuff_raw_to_train_ids(tmp_path):
         (path,) = (tmp_path / "annotations").glob(f"*/{name}_labelTrainIds.png")
         np.testing.assert_array_equal(ids(path), np.vectorize(lambda r: 255 if r == 255 else used.index(r))(label))
     assert convert_coco_stuff164k(tmp_path, workers=2).skipped == 3
-    assert DATASETS.build({"name": "coco_stuff164k", "root": str(tmp_path)}, split="val").converted
+    dataset = DATASETS.build({"name": "coco_stuff164k", "root": str(tmp_path)}, split="val")
+    assert dataset.listing.variant == "_labelTrainIds.png"
 
 
 def test_voc_aug_from_sbd_mat_files(tmp_path):
@@ -83,7 +84,8 @@ def test_voc_aug_from_sbd_mat_files(tmp_path):
     assert convert_voc_aug(tmp_path, tmp_path / "benchmark_RELEASE", workers=2).skipped == 4
 
     train = DATASETS.build({"name": "pascal_voc", "root": str(tmp_path)}, split="train")
-    assert train.split == "trainaug" and [s.name for s in train.samples] == (lists / "trainaug.txt").read_text().split()
+    assert train.listing.variant == "trainaug"
+    assert [s.name for s in train.samples] == (lists / "trainaug.txt").read_text().split()
 
 
 def test_voc_aug_rejects_a_file_that_is_not_sbd(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from data_layouts import CITYSCAPES_EVALUATED, COCO_UNUSED_CATEGORY_IDS, make_ade20k, make_cityscapes, make_coco_stuff, make_context, make_voc
 from PIL import Image
 
+from segfw.data.datasets.base import Listing
 from segfw.registry import DATASETS, ConfigError
 
 # Oracles written from the datasets' official documentation, independently of segfw's tables.
@@ -82,7 +83,7 @@ def test_pascal_voc_palette_labels_and_boundary(tmp_path, root_level):
 def test_pascal_voc_aug_set(tmp_path):
     raw = make_voc(tmp_path, list(range(21)) + [255], aug=True)
     train = build("pascal_voc", tmp_path, "train")
-    assert train.split == "trainaug"
+    assert train.split == "train" and train.listing.variant == "trainaug"
     assert [(s.name, s.label.parent.name) for s in train.samples] == [
         ("2007_000032", "SegmentationClass"),
         ("2007_000039", "SegmentationClass"),
@@ -123,6 +124,33 @@ def test_coco_stuff_raw_maps_mapped_on_the_fly(tmp_path):
         {k: v for k, v in raw.items() if k in {s.name for s in dataset.samples}},
         lambda r: 255 if r == 255 else used.index(r),
     )
+
+
+LAYOUT_VARIANTS = {  # dataset, how to make it, split → the listing's variant
+    "cityscapes labelIds": ("cityscapes", lambda root: make_cityscapes(root, [7, 8]), "train",
+                            "_gtFine_labelIds.png"),
+    "cityscapes labelTrainIds": ("cityscapes", lambda root: make_cityscapes(root, [0, 1], suffix="labelTrainIds"),
+                                 "train", "_gtFine_labelTrainIds.png"),
+    "coco raw maps": ("coco_stuff164k", lambda root: make_coco_stuff(root, [0, 1], converted=False), "val", ".png"),
+    "coco converted": ("coco_stuff164k", lambda root: make_coco_stuff(root, [0, 1], converted=True), "val",
+                       "_labelTrainIds.png"),
+    "voc trainaug": ("pascal_voc", lambda root: make_voc(root, [0, 1], aug=True), "train", "trainaug"),
+    "voc val": ("pascal_voc", lambda root: make_voc(root, [0, 1], aug=True), "val", ""),
+    "ade20k": ("ade20k", lambda root: make_ade20k(root, [0, 1]), "train", ""),
+}
+
+
+@pytest.mark.parametrize("case", LAYOUT_VARIANTS)
+def test_layout_is_a_returned_value_not_a_change_of_the_dataset(tmp_path, case):
+    """``find_samples`` returns the samples and the variant it chose; calling it again changes no attribute."""
+    name, make, split, variant = LAYOUT_VARIANTS[case]
+    make(tmp_path)
+    dataset = build(name, tmp_path, split)
+    assert isinstance(dataset.listing, Listing) and dataset.listing.variant == variant
+    assert dataset.samples is dataset.listing.samples
+    before = dict(vars(dataset))
+    again = dataset.find_samples()
+    assert again == dataset.listing and vars(dataset) == before
 
 
 def test_unknown_split_names_the_choices(tmp_path):

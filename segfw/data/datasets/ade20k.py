@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from segfw.data.datasets.base import IGNORE_INDEX, Sample, SegmentationDataset, index_files, pair_samples
+from segfw.data.datasets.base import IGNORE_INDEX, Listing, SegmentationDataset, index_files, pair_samples
 from segfw.registry import DATASETS
 
 ADE20K_CLASSES = (
@@ -76,16 +76,16 @@ class ADE20K(SegmentationDataset):
     layout = LAYOUT
     splits = {"train": "training", "val": "validation"}
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
         base = self.locate(("", "ADEChallengeData2016"), "images")
         image_dir = self.require(base / "images" / self.split, "split folder")
         label_dir = self.require(base / "annotations" / self.split, "split folder")
-        return pair_samples(
+        return Listing(pair_samples(
             index_files(image_dir, "*.jpg", ".jpg"),
             index_files(label_dir, "*.png", ".png"),
             lambda name: image_dir / f"{name}.jpg",
             lambda name: label_dir / f"{name}.png",
-        )
+        ))
 
     def raw_to_train(self) -> Mapping[int, int]:
         return {0: IGNORE_INDEX} | {raw: raw - 1 for raw in range(1, len(self.classes) + 1)}

@@ -60,6 +60,15 @@ class Sample:
         return None
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What :meth:`SegmentationDataset.find_samples` found on disk: the split's samples and, where a dataset
+    reads one of several label formats or sample lists, which one it chose (e.g. Cityscapes ``"labelIds"``)."""
+
+    samples: list[Sample]
+    variant: str = ""
+
+
 def by_stem(paths: Iterable[Path], what: str = "files") -> dict[str, Path]:
     """``paths`` keyed by file stem; two files with one stem (``s03.jpg`` and ``s03.png``) raise BadSampleError."""
     found: dict[str, Path] = {}
@@ -163,6 +172,7 @@ class SegmentationDataset(Dataset):
     Subclasses set ``classes`` (K names), ``palette`` ((K, 3) uint8), ``title`` and ``layout`` (for
     messages), ``splits`` (framework split name → official folder name, e.g. ``{"train": "training"}``),
     implement :meth:`find_samples`, and override :meth:`raw_to_train` when raw ids are not train ids.
+    The base class stores what ``find_samples`` returns as ``listing``; nothing else changes the dataset.
     """
 
     classes: Sequence[str] = ()
@@ -189,10 +199,10 @@ class SegmentationDataset(Dataset):
         self.on_bad_sample = on_bad_sample
         if not self.root.is_dir():
             raise BadSampleError(f"{self.root}: dataset root not found (dataset.root). Expected layout: {self.layout}")
-        self.samples: list[Sample] = self.find_samples()
+        self.listing: Listing = self.find_samples()
         if not self.samples:
             raise BadSampleError(f"{self.root}: no samples for split '{self.split}'. Expected layout: {self.layout}")
-        self.table = label_table(self.raw_to_train(), self.ignore_index)  # after find_samples: it picks the variant
+        self.table = label_table(self.raw_to_train(), self.ignore_index)  # for the listing's label variant
         problems = [s.problem() for s in self.samples if s.missing]
         if problems and on_bad_sample == "fail":
             more = f" (and {len(problems) - 1} more unpaired files)" if len(problems) > 1 else ""
@@ -227,12 +237,17 @@ class SegmentationDataset(Dataset):
             f"{self.root}: no {self.title} found (looked for {looked}). Expected layout: {self.layout}"
         )
 
-    def find_samples(self) -> list[Sample]:
+    @property
+    def samples(self) -> list[Sample]:
+        return self.listing.samples
+
+    def find_samples(self) -> Listing:
+        """The split's samples (and the variant of its files) as found under ``root``; changes nothing."""
         raise NotImplementedError
 
     def raw_to_train(self) -> Mapping[int, int]:
-        """Raw label id → train id, 255 = ignore (:func:`label_table` writes ``ignore_index`` there). Default: ids
-        0..K-1 are train ids. Raw 255 is always ignore."""
+        """Raw label id → train id, 255 = ignore (:func:`label_table` writes ``ignore_index`` there), for the label
+        files of ``self.listing``. Default: ids 0..K-1 are train ids. Raw 255 is always ignore."""
         return {k: k for k in range(self.num_classes)}
 
     def map_labels(self, raw: np.ndarray, path: Path | str = "label") -> np.ndarray:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples, prefer_converted
+from segfw.data.datasets.base import Listing, SegmentationDataset, index_files, pair_samples, prefer_converted
 from segfw.registry import DATASETS
 
 CITYSCAPES_CLASSES = (
@@ -57,31 +57,32 @@ class Cityscapes(SegmentationDataset):
     title = "Cityscapes"
     layout = LAYOUT
     splits = {"train": "train", "val": "val", "test": "test"}
-    label_suffix = TRAIN_IDS_SUFFIX
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
+        """The split's samples; the variant is the label files' suffix (``*_gtFine_labelTrainIds.png`` or
+        ``*_gtFine_labelIds.png``)."""
         base = self.locate(("", "cityscapes"), "leftImg8bit")
         image_dir = self.require(base / "leftImg8bit" / self.split, "split folder")
         label_dir = self.require(base / "gtFine" / self.split, "split folder")
         images = index_files(image_dir, f"*/*{IMAGE_SUFFIX}", IMAGE_SUFFIX)
         train_ids = index_files(label_dir, f"*/*{TRAIN_IDS_SUFFIX}", TRAIN_IDS_SUFFIX)
         label_ids = index_files(label_dir, f"*/*{LABEL_IDS_SUFFIX}", LABEL_IDS_SUFFIX)
-        if not prefer_converted(images, train_ids, label_ids):
-            self.label_suffix = LABEL_IDS_SUFFIX
-        labels = train_ids if self.label_suffix == TRAIN_IDS_SUFFIX else label_ids
+        converted = prefer_converted(images, train_ids, label_ids)
+        suffix = TRAIN_IDS_SUFFIX if converted else LABEL_IDS_SUFFIX
 
         def city(name: str) -> str:
             return name.split("_")[0]
 
-        return pair_samples(
+        samples = pair_samples(
             images,
-            labels,
+            train_ids if converted else label_ids,
             lambda name: image_dir / city(name) / f"{name}{IMAGE_SUFFIX}",
-            lambda name: label_dir / city(name) / f"{name}{self.label_suffix}",
+            lambda name: label_dir / city(name) / f"{name}{suffix}",
         )
+        return Listing(samples, suffix)
 
     def raw_to_train(self) -> Mapping[int, int]:
-        if self.label_suffix == LABEL_IDS_SUFFIX:
+        if self.listing.variant == LABEL_IDS_SUFFIX:
             return LABEL_ID_TO_TRAIN_ID
         return super().raw_to_train()
 

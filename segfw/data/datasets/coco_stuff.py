@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples, prefer_converted
+from segfw.data.datasets.base import Listing, SegmentationDataset, index_files, pair_samples, prefer_converted
 from segfw.registry import DATASETS
 
 COCO_STUFF_CLASSES = (
@@ -65,6 +65,7 @@ UNUSED_RAW_IDS = (11, 25, 28, 29, 44, 65, 67, 68, 70, 82, 90)
 RAW_TO_TRAIN_ID = {raw: train for train, raw in enumerate(sorted(set(range(182)) - set(UNUSED_RAW_IDS)))}
 
 TRAIN_IDS_SUFFIX = "_labelTrainIds.png"
+RAW_SUFFIX = ".png"  # stuffthingmaps' raw maps
 LAYOUT = (
     "root/images/{train2017,val2017}/*.jpg and root/annotations/{train2017,val2017}/*_labelTrainIds.png "
     "(or the raw stuffthingmaps *.png, mapped on the fly); root may also be the parent of coco_stuff164k"
@@ -82,9 +83,9 @@ class COCOStuff164k(SegmentationDataset):
     title = "COCO-Stuff 164k"
     layout = LAYOUT
     splits = {"train": "train2017", "val": "val2017"}
-    converted = True
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
+        """The split's samples; the variant is the label files' suffix (``_labelTrainIds.png`` or raw ``.png``)."""
         base = self.locate(("", "coco_stuff164k"), "images")
         image_dir = self.require(base / "images" / self.split, "split folder")
         label_dir = self.require(base / "annotations" / self.split, "split folder")
@@ -96,14 +97,15 @@ class COCOStuff164k(SegmentationDataset):
             for name, path in index_files(label_dir, "*.png", ".png").items()
             if not name.endswith(converted_tag)
         }
-        self.converted = prefer_converted(images, train_ids, raw)
-        suffix = TRAIN_IDS_SUFFIX if self.converted else ".png"
-        return pair_samples(
+        converted = prefer_converted(images, train_ids, raw)
+        suffix = TRAIN_IDS_SUFFIX if converted else RAW_SUFFIX
+        samples = pair_samples(
             images,
-            train_ids if self.converted else raw,
+            train_ids if converted else raw,
             lambda name: image_dir / f"{name}.jpg",
             lambda name: label_dir / f"{name}{suffix}",
         )
+        return Listing(samples, suffix)
 
     def raw_to_train(self) -> Mapping[int, int]:
-        return super().raw_to_train() if self.converted else RAW_TO_TRAIN_ID
+        return RAW_TO_TRAIN_ID if self.listing.variant == RAW_SUFFIX else super().raw_to_train()

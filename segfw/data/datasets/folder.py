@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from segfw.constants import IGNORE_INDEX, default_palette
-from segfw.data.datasets.base import Sample, SegmentationDataset, by_stem, pair_samples
+from segfw.data.datasets.base import Listing, SegmentationDataset, by_stem, pair_samples
 from segfw.errors import BadSampleError, ConfigError
 from segfw.registry import DATASETS
 
@@ -59,7 +59,7 @@ class FolderDataset(SegmentationDataset):
                 )
         super().__init__(root, split, transform, on_bad_sample, ignore_index)
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
         image_dir = self.require(self.root / "images" / self.split, "split folder")
         mask_dir = self.require(self.root / "masks" / self.split, "split folder")
         images = by_stem((p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), "images")
@@ -71,6 +71,6 @@ class FolderDataset(SegmentationDataset):
                 "save masks as PNG from the original ids"
             )
         masks = by_stem((p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"), "masks")
-        return pair_samples(
+        return Listing(pair_samples(
             images, masks, lambda stem: image_dir / f"{stem}.jpg", lambda stem: mask_dir / f"{stem}.png"
-        )
+        ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from segfw.data.datasets.ade20k import ADE20K_PALETTE
-from segfw.data.datasets.base import IGNORE_INDEX, Sample, SegmentationDataset
+from segfw.data.datasets.base import IGNORE_INDEX, Listing, SegmentationDataset
 from segfw.data.datasets.pascal_voc import listed_samples, read_split_file
 from segfw.registry import DATASETS
 
@@ -37,11 +37,11 @@ class PascalContext59(SegmentationDataset):
     layout = LAYOUT
     splits = {"train": "train", "val": "val"}
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
         base = self.locate(("", "VOC2010", "VOCdevkit/VOC2010"), "JPEGImages")
         labels = self.require(base / "SegmentationClassContext", "label folder")
         names = read_split_file(base / "ImageSets" / "SegmentationContext" / f"{self.split}.txt", self.layout)
-        return listed_samples(names, base / "JPEGImages", labels)
+        return Listing(listed_samples(names, base / "JPEGImages", labels))
 
     def raw_to_train(self) -> Mapping[int, int]:
         return {0: IGNORE_INDEX} | {raw: raw - 1 for raw in range(1, 60)}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segfw.constants import IGNORE_INDEX, default_palette
-from segfw.data.datasets.base import Sample, SegmentationDataset, index_files, pair_samples
+from segfw.data.datasets.base import Listing, Sample, SegmentationDataset, index_files, pair_samples
 from segfw.errors import BadSampleError
 from segfw.registry import DATASETS
 
@@ -14,6 +14,8 @@ VOC_CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )  # fmt: skip
+
+TRAINAUG = "trainaug"  # the listing's variant when VOC train is extended with SBD's aug set
 
 LAYOUT = (
     "root/VOCdevkit/VOC2012/{JPEGImages/*.jpg, SegmentationClass/*.png, ImageSets/Segmentation/{train,val}.txt}, "
@@ -67,20 +69,20 @@ class PascalVOC(SegmentationDataset):
         self.use_aug = use_aug
         super().__init__(root, split, transform, on_bad_sample, ignore_index)
 
-    def find_samples(self) -> list[Sample]:
+    def find_samples(self) -> Listing:
+        """VOC's list of the split; for "train" with the aug files (and ``use_aug``), the variant ``"trainaug"``."""
         base = self.locate(("", "VOC2012", "VOCdevkit/VOC2012"), "JPEGImages")
         lists = self.require(base / "ImageSets" / "Segmentation", "split lists folder")
         images = base / "JPEGImages"
         labels = self.require(base / "SegmentationClass", "label folder")
         samples = listed_samples(read_split_file(lists / f"{self.split}.txt", self.layout), images, labels)
-        if (
+        if not (
             self.split == "train"
             and self.use_aug
             and (lists / "aug.txt").is_file()
             and (base / "SegmentationClassAug").is_dir()
         ):
-            self.split = "trainaug"
-            have = {sample.name for sample in samples}
-            extra = [name for name in read_split_file(lists / "aug.txt", self.layout) if name not in have]
-            samples += listed_samples(extra, images, base / "SegmentationClassAug")
-        return samples
+            return Listing(samples)
+        have = {sample.name for sample in samples}
+        extra = [name for name in read_split_file(lists / "aug.txt", self.layout) if name not in have]
+        return Listing(samples + listed_samples(extra, images, base / "SegmentationClassAug"), TRAINAUG)
