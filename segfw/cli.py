@@ -80,6 +80,8 @@ def override_problem(config_name: str, argv: Sequence[str], tool: str = "the too
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from segfw.config import compose_config
+
     if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv):
         return None
     try:
@@ -89,7 +91,7 @@ def override_problem(config_name: str, argv: Sequence[str], tool: str = "the too
     parsed = [o for o in parsed if not o.key_or_group.startswith("hydra")]
     overrides = [_first_value(o) for o in parsed]
     try:
-        _compose(config_name, overrides)
+        compose_config(config_name, overrides)
     except (HydraException, OmegaConfBaseException) as error:
         key = _failed_key(error)
         if key:
@@ -107,10 +109,12 @@ def _valid_config(config_name: str, overrides: list[str]):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from segfw.config import compose_config
+
     try:
-        return _compose(config_name, overrides)
+        return compose_config(config_name, overrides)
     except (HydraException, OmegaConfBaseException):
-        return _compose(config_name, [])
+        return compose_config(config_name, [])
 
 
 def _first_value(override) -> str:
@@ -118,16 +122,6 @@ def _first_value(override) -> str:
         return override.input_line
     prefix = "+" if override.is_add() else ""
     return f"{prefix}{override.get_key_element().lstrip('+')}={next(iter(override.sweep_string_iterator()))}"
-
-
-def _compose(config_name: str, overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from segfw.config import CONFIG_DIR, register_schemas
-
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return compose(config_name=config_name, overrides=overrides)
 
 
 def _schema_fields(config_name: str) -> set[str]:

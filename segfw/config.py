@@ -8,12 +8,14 @@ everything else is typed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
 
 from segfw.constants import IGNORE_INDEX
 
@@ -216,3 +218,12 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for tool, schema in SCHEMAS.items():
         store.store(name=f"{tool}_schema", node=schema)
+
+
+def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """``configs/<config_name>.yaml`` with command-line ``overrides``, composed as that tool composes it: from
+    :data:`CONFIG_DIR` (the config search path of every tool), against the tool's schema. E.g. the defaults of
+    a neck: ``compose_config("train", ["model/neck=ppm"]).model.neck``."""
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return compose(config_name=config_name, overrides=list(overrides))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,17 @@ def test_tool_prints_the_setup_and_both_tables(tool, capsys):
     ratios_header = "| map | non_local / strip_attention: GFLOPs | fwd+bwd time | peak memory |"
     assert lines[4:] == ["", ratios_header, "|---|---|---|---|"]
     assert "  identity at 5²: " in captured.err
+
+
+def test_necks_come_from_the_config_directory_of_the_tools(tmp_path, monkeypatch):
+    """A neck's defaults are composed from ``segfw.config.CONFIG_DIR``, where every tool finds its configs (no
+    path of the benchmark's own): a default changed in a moved copy of the configs reaches the block."""
+    import segfw.config
+
+    configs = tmp_path / "configs"
+    shutil.copytree(segfw.config.CONFIG_DIR, configs)
+    ppm = configs / "model" / "neck" / "ppm.yaml"
+    ppm.write_text(ppm.read_text().replace("bins: [1, 2, 3, 6]", "bins: [1, 4]"))
+    assert len(build_neck_block("ppm", 16).branches) == 4
+    monkeypatch.setattr(segfw.config, "CONFIG_DIR", configs)
+    assert len(build_neck_block("ppm", 16).branches) == 2

@@ -14,13 +14,12 @@ import os
 import sys
 
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from segfw.analysis.benchmark import build_benchmark_model
 from segfw.analysis.eval_benchmark import format_eval_table, measure_evaluation
 from segfw.cli import user_errors_as_one_line
-from segfw.config import CONFIG_DIR, register_schemas
+from segfw.config import compose_config
 from segfw.engine.data import build_split
 from segfw.engine.device import resolve_device
 
@@ -31,9 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="overrides of configs/train.yaml, e.g. model=fcn_r50")
     parser.add_argument("--rounds", type=int, default=3, help="evaluations of the whole set per setting (median)")
     args = parser.parse_args(argv)
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose("train", args.overrides)
+    cfg = compose_config("train", args.overrides)
     device = resolve_device(cfg.device)
     dataset = build_split(cfg, "val")
     torch.manual_seed(cfg.seed)

@@ -1,7 +1,7 @@
 """Cost of one neck (context module) on a deep feature map, each measured in its own process, as Markdown tables.
 
-Used by ``tools/benchmark_modules.py``. Each neck is built from ``configs/model/neck/<name>.yaml`` (its
-defaults) on C input channels and measured on a (B, C, size, size) map:
+Used by ``tools/benchmark_modules.py``. Each neck is built with the defaults of ``model/neck=<name>``
+(``configs/model/neck/<name>.yaml``, composed as ``tools/train.py`` composes it) on C input channels and measured on a (B, C, size, size) map:
 
 - params: parameters of the block;
 - GFLOPs: forward of the whole batch, counted by :func:`segfw.analysis.flops.count_flops` (2×MAC of
@@ -29,13 +29,12 @@ from omegaconf import OmegaConf
 
 from segfw.analysis.benchmark import MIB, peak_step_memory_bytes, time_ms
 from segfw.analysis.flops import count_flops, count_parameters
-from segfw.config import CONFIG_DIR
+from segfw.config import compose_config
 from segfw.engine.device import resolve_device
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.level_neck import build_neck
 from segfw.registry import NECKS
 
-NECK_CONFIGS = CONFIG_DIR / "model" / "neck"
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,9 @@ def neck_names(names: Sequence[str] | None) -> list[str]:
 
 
 def build_neck_block(name: str, channels: int, stride: int = 8) -> torch.nn.Module:
-    """The neck ``name`` with the defaults of its YAML file, on ``channels`` input channels of a
+    """The neck ``name`` with the defaults of ``model/neck=<name>``, on ``channels`` input channels of a
     stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it."""
-    node = OmegaConf.to_container(OmegaConf.load(NECK_CONFIGS / f"{name}.yaml"), resolve=True)
+    node = OmegaConf.to_container(compose_config("train", [f"model/neck={name}"]).model.neck, resolve=True)
     return build_neck(node, {"c5": FeatureSpec(channels, stride)}).block
 
 

@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from segfw.analysis.benchmark import build_benchmark_model, peak_step_memory_bytes, time_ms
 from segfw.analysis.flops import count_parameters
-from segfw.config import CONFIG_DIR, register_schemas
+from segfw.config import compose_config
 from segfw.constants import IGNORE_INDEX
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
@@ -109,13 +109,9 @@ def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, de
 
 def compose_model(overrides: Sequence[str]) -> dict:
     """The ``model`` node of ``configs/benchmark.yaml`` with ``overrides``, composed as the tools compose it."""
-    from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose("benchmark", list(overrides))
-    return OmegaConf.to_container(cfg.model, resolve=True)
+    return OmegaConf.to_container(compose_config("benchmark", overrides).model, resolve=True)
 
 
 def _segfw_loss(model: nn.Module, images: Tensor, masks: Tensor) -> Tensor:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from segfw.config import CONFIG_DIR, register_schemas
+from segfw.config import compose_config
 from segfw.models.segmentor import Segmentor, build_segmentor
 
 
@@ -15,9 +14,7 @@ def preset_config(preset: str, overrides: Sequence[str] = ()) -> dict:
     """The ``model`` node of ``configs/model/<preset>.yaml`` exactly as ``tools/train.py model=<preset>``
     composes it; ``overrides`` are command-line overrides (``"model/neck=strip_attention"``,
     ``"model.backbone.output_stride=16"``)."""
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        cfg = compose("train", [f"model={preset}", *overrides])
+    cfg = compose_config("train", [f"model={preset}", *overrides])
     return OmegaConf.to_container(cfg.model, resolve=True)
 
 
