@@ -23,6 +23,15 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's
 
 
 @dataclass
+class EMAConfig:
+    """``trainer.ema``: an exponential moving average of the weights, evaluated and saved as ``checkpoints/ema.pt``."""
+
+    enabled: bool = False
+    decay: float = 0.999  # ema = decay * ema + (1 - decay) * weights, after every step
+    start_iter: int = 0  # until this iteration the average is the weights themselves
+
+
+@dataclass
 class TrainerConfig:
     max_iters: int = 800
     eval_interval: int = 200
@@ -46,6 +55,7 @@ class TrainerConfig:
     max_bad_steps: int = 0  # steps with a nan/inf loss skipped before the run stops (0: stop at the first)
     best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
     best_mode: str = "max"  # max | min
+    ema: EMAConfig = field(default_factory=EMAConfig)
 
 
 @dataclass

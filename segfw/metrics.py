@@ -133,8 +133,14 @@ def format_table(summary: dict) -> str:
         lines.append(f"{name:<{width}}" + "".join(f"  {cell(summary[key][name])}" for _, key, _ in columns))
     lines.append("-" * len(lines[0]))
     lines.append(f"{'mean':<{width}}" + "".join(f"  {cell(summary[mean])}" for _, _, mean in columns))
-    lines.append("  ".join(f"{key} {cell(summary[key]).strip()}" for key in (*(c[2] for c in columns), "aAcc")))
+    lines.append(format_means(summary))
     return "\n".join(lines)
+
+
+def format_means(summary: dict) -> str:
+    """One line of the mean metrics and aAcc: ``mIoU 41.2  mAcc 52.0  mDice 55.1  mPrecision 60.3  aAcc 80.4``."""
+    means = [m.mean for _, m in METRICS.items() if m.key in summary]
+    return "  ".join(f"{key} {'n/a' if summary[key] is None else f'{summary[key]:.1f}'}" for key in (*means, "aAcc"))
 
 
 def confusion_csv(matrix: Tensor, class_names: Sequence[str]) -> str:

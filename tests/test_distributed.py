@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import REPO, tiny_overrides
 
@@ -30,7 +31,8 @@ def torchrun(tool: str, overrides: list[str], cwd) -> subprocess.CompletedProces
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
-    overrides = [o for o in tiny_overrides(tmp, **{"trainer.batch_size": "1", "dataset.num_val": "3"})
+    overrides = [o for o in tiny_overrides(tmp, **{"trainer.batch_size": "1", "dataset.num_val": "3",
+                                                   "trainer.ema.enabled": "true", "trainer.ema.decay": "0.5"})
                  if not o.startswith("run_dir=")]
     torchrun("train.py", overrides, cwd=tmp)
     runs = list((tmp / "outputs" / "default").iterdir())
@@ -57,3 +59,13 @@ def test_distributed_eval_equals_single_process(ddp_run):
     assert two_metrics == single_metrics
     during_training.pop("best")  # training's own record of its best checkpoint; eval reports the metrics only
     assert during_training == single_metrics
+
+
+def test_the_weight_average_under_ddp_is_scored_as_one_process_scores_it(ddp_run):
+    """Each rank keeps the average of the unwrapped model; their joint evaluation is what ema.pt records."""
+    tmp, (run,) = ddp_run
+    ema = torch.load(run / "checkpoints/ema.pt", weights_only=True)
+    single = tmp / "single_ema.json"
+    launch([sys.executable, str(REPO / "tools/eval.py"), f"checkpoint={run / 'checkpoints/ema.pt'}", f"output={single}",
+            "device=cpu"], tmp)
+    assert json.loads(single.read_text()) == ema["ema"]["summary"]

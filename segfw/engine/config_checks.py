@@ -115,6 +115,10 @@ def train_config_problems(cfg: DictConfig) -> list[str]:
         "amp_dtype": (lambda v: v in AMP_DTYPES, f"use one of {', '.join(AMP_DTYPES)}"),
         "max_bad_steps": (at_least(0), "give a whole number >= 0 (0: stop at the first non-finite loss)"),
     }))
+    problems += _checks(cfg.trainer.get("ema"), "trainer.ema", {
+        "decay": (lambda v: _number(v) is not None and 0 < float(v) < 1, "give a number in (0, 1), e.g. 0.999"),
+        "start_iter": (at_least(0), "give a whole number >= 0"),
+    })
     problems += _checks(cfg.get("optimizer"), "optimizer", {
         "lr": (positive, "give a positive number, e.g. 0.01"),
         "weight_decay": (at_least(0, integer=False), "give a number >= 0"),

@@ -32,13 +32,13 @@ class TensorBoardLogger:
             self.jsonl.write(json.dumps({"step": step, **tags}) + "\n")
             self.jsonl.flush()
 
-    def evaluation(self, summary: Mapping, step: int) -> None:
+    def evaluation(self, summary: Mapping, step: int, prefix: str = "val") -> None:
         """``val/<mean>`` for every mean metric (mIoU, mAcc, aAcc, mDice, mPrecision), ``val_class_IoU/<name>``
-        and ``val_class_Dice/<name>``."""
-        self.scalars({k: v for k, v in summary.items() if not isinstance(v, Mapping)}, step, prefix="val/")
-        self.scalars(summary["per_class"], step, prefix="val_class_IoU/")
+        and ``val_class_Dice/<name>`` (``prefix`` replaces ``val``: ``val_ema/mIoU`` for the weight average)."""
+        self.scalars({k: v for k, v in summary.items() if not isinstance(v, Mapping)}, step, prefix=f"{prefix}/")
+        self.scalars(summary["per_class"], step, prefix=f"{prefix}_class_IoU/")
         if "per_class_dice" in summary:
-            self.scalars(summary["per_class_dice"], step, prefix="val_class_Dice/")
+            self.scalars(summary["per_class_dice"], step, prefix=f"{prefix}_class_Dice/")
 
     def panels(self, tag: str, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                preds: Sequence[np.ndarray], palette: np.ndarray, step: int) -> None:

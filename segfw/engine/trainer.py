@@ -1,4 +1,5 @@
-"""Iteration-based training: AMP, DDP/SyncBN, accumulation, clipping, evaluation, checkpoints, TensorBoard."""
+"""Iteration-based training: setup (run folder, data, model, DDP/SyncBN, optimizer, AMP, resume) and the bare loop;
+evaluation, checkpoints, TensorBoard curves, signals and the weight average are hooks (:mod:`segfw.engine.hooks`)."""
 
 from __future__ import annotations
 
@@ -29,18 +30,17 @@ from segfw.engine.console import SmoothedValue, describe_device, end_summary, re
 from segfw.engine.data import build_eval_loader, build_split, build_train_stream
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, autocast_dtype, memory_format
-from segfw.engine.evaluator import EvalResult, evaluate, predict_batch
+from segfw.engine.evaluator import EvalResult, predict_batch
 from segfw.engine.finite_guard import FiniteGuard, check_finite_weights
-from segfw.engine.figures import confusion_figure, iou_bar_figure
+from segfw.engine.hooks import EMA, Evaluate, Hook, SaveCheckpoints, StopOnSignal, WriteScalars
 from segfw.engine.logger import TensorBoardLogger
 from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.engine.resume_check import check_classes, flatten
 from segfw.engine.run_costs import reset_peak_memory, write_costs
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.run_record import record_console, write_environment
-from segfw.engine.stop_signals import StopRequested, StopSignals
 from segfw.errors import ConfigError, SkippedSample
-from segfw.metrics import confusion_csv, format_table
+from segfw.metrics import confusion_csv
 from segfw.models.checkpointing import checkpoint_activations
 from segfw.models.segmentor import Segmentor, build_segmentor
 
@@ -113,24 +113,40 @@ class Trainer:
         self.iteration = 0
         self.best = BestMetric(self.t.best_metric, self.t.best_mode)
         self.finite = FiniteGuard(self.t.get("max_bad_steps", 0))
-        self.stop = StopSignals()
+        self.losses: dict[str, float] = {}  # the step's state, read by the hooks (see segfw.engine.hooks.base)
+        self.lr, self.is_eval_step, self.finished = 0.0, False, False
+        self.eval_result: EvalResult | None = None
         if resume_state is not None:
             self._resume(resume_state)
+        self.hooks: list[Hook] = default_hooks(self)  # after resuming: the weight average starts from these weights
+        if resume_state is not None:
+            saved = resume_state.get("hooks", {})
+            for hook in self.hooks:
+                if type(hook).__name__ in saved:
+                    hook.load_state_dict(saved[type(hook).__name__])
         self.logger: TensorBoardLogger | None = None  # created by run(), once every check passed
 
     # ----------------------------------------------------------------------------- checkpoints
-    def _state(self) -> dict[str, Any]:
+    def model_record(self) -> dict[str, Any]:
+        """What rebuilds the model without the training state: weights, iteration, config, classes, palette."""
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
             "iteration": self.iteration,
-            "best": self.best.state_dict(),
-            "rng": rng_states(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "classes": self.classes,
             "palette": None if self.train_set.palette is None else self.train_set.palette.tolist(),
+        }
+
+    def _state(self) -> dict[str, Any]:
+        hooks = {type(hook).__name__: state for hook in self.hooks if (state := hook.state_dict())}
+        return {
+            **self.model_record(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best": self.best.state_dict(),
+            "rng": rng_states(),
+            **({"hooks": hooks} if hooks else {}),
         }
 
     def save(self, best: bool = False) -> None:
@@ -221,20 +237,10 @@ class Trainer:
         self.scheduler.step()
         return logged
 
-    def validate(self) -> EvalResult:
-        dist_utils.broadcast_buffers(self.model)
-        result = evaluate(self.model, self.val_loader, self.classes, self.device, self.cfg.test, self.amp_dtype,
-                          num_samples=self.t.num_vis_images)
-        self.last_confusion = result.confusion
+    def say(self, message: str) -> None:
+        """Print ``message`` on rank 0 (the other ranks stay quiet)."""
         if self.main:
-            print(f"\niteration {self.iteration}: evaluation on {len(self.val_set)} images\n{format_table(result.summary)}")
-            self.logger.evaluation(result.summary, self.iteration)
-            if result.samples and self.val_set.palette is not None:
-                images, masks, preds = zip(*result.samples)
-                self.logger.panels("val/images", images, masks, preds, self.val_set.palette, self.iteration)
-            self.logger.figure("val/confusion_matrix", confusion_figure(result.confusion, self.classes), self.iteration)
-            self.logger.figure("val/per_class_IoU", iou_bar_figure(result.summary), self.iteration)
-        return result
+            print(message, flush=True)
 
     def run(self) -> dict:
         """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json).
@@ -244,7 +250,7 @@ class Trainer:
         if self.main:
             write_environment(self.run_dir / "env.json", self.device)
         self.logger = TensorBoardLogger(self.run_dir, enabled=self.main)
-        with self.stop, record_console(self.run_dir / "log.txt", enabled=self.main):
+        with record_console(self.run_dir / "log.txt", enabled=self.main):
             try:
                 return self._run()
             finally:
@@ -259,58 +265,50 @@ class Trainer:
         self._loader_iter = None
 
     def _run(self) -> dict:
+        """The loop: hooks before training, then per step ``before_step``, one optimizer step, ``after_step``;
+        ``after_train`` (reverse order) also when the loop ends early."""
         stream = build_train_stream(self.train_set, self.cfg, start_batch=self.iteration * max(self.t.accumulate, 1))
-        self._loader_iter = iter(stream)
-        batches = self.skipped.filter(self._loader_iter, total=len(self.train_set))
-        if self.main:
-            print(self.banner(), flush=True)
+        self.say(self.banner())
         bar = tqdm(total=self.t.max_iters, initial=self.iteration, disable=not self.main, desc="train", dynamic_ncols=True)
-        summary, tic, images_seen = None, time.perf_counter(), 0
         train_seconds, start_iteration = 0.0, self.iteration
         reset_peak_memory(self.device)
         smoothed = SmoothedValue()  # the bar shows an exponential moving average of the loss
-        images_per_step = self.t.batch_size * max(self.t.accumulate, 1) * dist_utils.world_size()
-        while self.iteration < self.t.max_iters:
-            step_tic = time.perf_counter()
-            losses = self._train_step(batches)
-            train_seconds += time.perf_counter() - step_tic
-            self.iteration += 1
-            images_seen += images_per_step
-            lr = self.optimizer.param_groups[0]["lr"]
-            bar.update(1)
-            bar.set_postfix(loss=f"{smoothed.update(losses['loss']):.3f}", lr=f"{lr:.2e}")
-            if self.iteration % self.t.log_interval == 0 or self.iteration == self.t.max_iters:
-                elapsed = time.perf_counter() - tic
-                scalars = {**losses, "lr": lr, "images_per_s": images_seen / max(elapsed, 1e-9)}
-                if self.device.type == "cuda":
-                    scalars["peak_memory_MiB"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-                self.logger.scalars(scalars, self.iteration, prefix="train/")
-                tic, images_seen = time.perf_counter(), 0
-            last = self.iteration == self.t.max_iters
-            if last or self.iteration % self.t.eval_interval == 0:
-                summary = self.validate().summary
-                self.save(best=self.best.update(summary, self.iteration))
-                bar.unpause()  # the bar's rate and ETA count training time only
-            elif self.t.checkpoint_interval and self.iteration % self.t.checkpoint_interval == 0:
-                self.save()
-            if self.stop.requested(self.device):
-                self.save()
-                bar.close()
-                self._shutdown_workers()
-                if self.main:
-                    print(f"\nstopped at iteration {self.iteration}; saved {self.ckpt_dir / 'last.pt'}; continue with: "
-                          f"python tools/train.py run_dir={self.run_dir} resume=true", flush=True)
-                raise StopRequested(self.stop.signum)
-        bar.close()
+        try:
+            for hook in self.hooks:
+                hook.before_train(self)
+            self._loader_iter = iter(stream)  # starts the workers once the signals are caught
+            batches = self.skipped.filter(self._loader_iter, total=len(self.train_set))
+            while self.iteration < self.t.max_iters:
+                for hook in self.hooks:
+                    hook.before_step(self)
+                step_tic = time.perf_counter()
+                self.losses = self._train_step(batches)
+                train_seconds += time.perf_counter() - step_tic
+                self.iteration += 1
+                self.lr = self.optimizer.param_groups[0]["lr"]
+                self.is_eval_step = self.iteration == self.t.max_iters or self.iteration % self.t.eval_interval == 0
+                bar.update(1)
+                bar.set_postfix(loss=f"{smoothed.update(self.losses['loss']):.3f}", lr=f"{self.lr:.2e}")
+                for hook in self.hooks:
+                    hook.after_step(self)
+                if self.is_eval_step:
+                    bar.unpause()  # the bar's rate and ETA count training time only
+            self.finished = True
+        finally:
+            bar.close()
+            for hook in reversed(self.hooks):
+                hook.after_train(self)
+        return self._finish(train_seconds, self.iteration - start_iteration)
+
+    def _finish(self, train_seconds: float, iterations: int) -> dict:
+        """``metrics.json``, ``costs.json``, ``confusion.csv``, the hparams session and the end summary (rank 0)."""
         if len(self.skipped) and self.main:
             print(self.skipped.summary())
-        if summary is None:  # resumed at max_iters
-            summary = self.validate().summary
-        summary = {**summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
+        summary = {**self.eval_result.summary, "best": self.best.state_dict()}  # what best.pt holds, on every rank
         if self.main:
             write_text(self.run_dir / "metrics.json", json.dumps(summary, indent=2))
-            write_costs(self.run_dir, train_seconds, self.iteration - start_iteration, self.device)
-            write_text(self.run_dir / "confusion.csv", confusion_csv(self.last_confusion, self.classes))
+            write_costs(self.run_dir, train_seconds, iterations, self.device)
+            write_text(self.run_dir / "confusion.csv", confusion_csv(self.eval_result.confusion, self.classes))
             hparams = {k: v for k, v in flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
             self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
@@ -322,6 +320,14 @@ class Trainer:
         params = sum(p.numel() for p in self.model.parameters())
         sizes = {"train": len(self.train_set), "val": len(self.val_set)}
         return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir, self.overrides))
+
+
+def default_hooks(trainer: Trainer) -> list[Hook]:
+    """A run's hooks in the order they run after each step: curves, evaluation, the weight average
+    (``trainer.ema.enabled``), checkpoints, then the signal check (which saves and stops)."""
+    ema = dict(trainer.t.get("ema") or {})  # a run saved before trainer.ema existed has no such node
+    averaged = [EMA(trainer.model, **{k: v for k, v in ema.items() if k != "enabled"})] if ema.get("enabled") else []
+    return [WriteScalars(), Evaluate(), *averaged, SaveCheckpoints(), StopOnSignal()]
 
 
 CHECKPOINTABLE_PARTS = ("backbone", "neck", "head", "aux_head")

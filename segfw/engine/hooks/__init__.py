@@ -1,0 +1,11 @@
+"""The training loop's hooks (see :mod:`segfw.engine.hooks.base`): one file per hook."""
+
+from segfw.engine.hooks.base import Hook
+from segfw.engine.hooks.checkpoints import SaveCheckpoints
+from segfw.engine.hooks.ema import EMA, WeightAverage
+from segfw.engine.hooks.evaluation import Evaluate, evaluate_weights
+from segfw.engine.hooks.scalars import WriteScalars
+from segfw.engine.hooks.stop import StopOnSignal
+
+__all__ = ["EMA", "Evaluate", "Hook", "SaveCheckpoints", "StopOnSignal", "WeightAverage", "WriteScalars",
+           "evaluate_weights"]
