@@ -169,3 +169,10 @@ def assert_same_eval_logits(ours, reference, images, shape) -> None:
     scale = expected.abs().max()
     assert scale > 1e-3
     assert (got - expected).abs().max() <= 1e-4 * scale
+
+
+def random_batch(size: tuple[int, int], num_classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(2, 3, H, W)`` from N(0, 1) and masks ``(2, H, W)`` uniform over the classes, seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randn(2, 3, *size, generator=gen)
+    return images, torch.randint(0, num_classes, (2, *size), generator=gen)

@@ -29,10 +29,7 @@ PRESETS = {
 
 @pytest.fixture(scope="module")
 def batch():
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randn(2, 3, *SIZE, generator=gen)
-    masks = torch.randint(0, NUM_CLASSES, (2, *SIZE), generator=gen)
-    return images, masks
+    return mm.random_batch(SIZE, NUM_CLASSES)
 
 
 def build_pair(preset: str, compose, align_corners: bool = False):

@@ -5,14 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from segfw.constants import IGNORE_INDEX
-from segfw.losses.pixels import (
-    full_precision,
-    class_probabilities,
-    class_weight_buffer,
-    labelled_pixels,
-    mean_over_classes,
-    one_hot_rows,
-)
+from segfw.losses.pixels import class_weight_buffer, mean_over_classes, probabilities_and_one_hot
 from segfw.registry import LOSSES
 
 
@@ -32,9 +25,7 @@ class DiceLoss(nn.Module):
         class_weight_buffer(self, class_weights)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        rows, labels = labelled_pixels(logits, target, self.ignore_index)
-        probs = class_probabilities(full_precision(rows))
-        truth = one_hot_rows(labels, rows.shape[1], probs.dtype)
+        probs, truth = probabilities_and_one_hot(logits, target, self.ignore_index)
         overlap = (probs * truth).sum(0)
         total = probs.sum(0) + truth.sum(0)
         return 1 - mean_over_classes((2 * overlap + self.smooth) / (total + self.smooth), self.class_weights)

@@ -6,14 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from segfw.constants import IGNORE_INDEX
-from segfw.losses.pixels import (
-    full_precision,
-    class_probabilities,
-    class_weight_buffer,
-    labelled_pixels,
-    mean_over_classes,
-    one_hot_rows,
-)
+from segfw.losses.pixels import class_weight_buffer, mean_over_classes, probabilities_and_one_hot
 from segfw.registry import LOSSES
 
 
@@ -50,9 +43,7 @@ class LovaszSoftmaxLoss(nn.Module):
         class_weight_buffer(self, class_weights)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        rows, labels = labelled_pixels(logits, target, self.ignore_index)
-        probs = class_probabilities(full_precision(rows))
-        truth = one_hot_rows(labels, rows.shape[1], probs.dtype)
+        probs, truth = probabilities_and_one_hot(logits, target, self.ignore_index)
         classes = [k for k in range(probs.shape[1]) if self.classes == "all" or truth[:, k].sum() > 0]
         if not classes:
             return probs.sum() * 0.0

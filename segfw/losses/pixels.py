@@ -26,6 +26,14 @@ def class_probabilities(logits: Tensor) -> Tensor:
     return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(1)
 
 
+def probabilities_and_one_hot(logits: Tensor, target: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """``logits (B, K, H, W)``, ``target (B, H, W)`` → ``(N, K)`` class probabilities (full precision) and
+    ``(N, K)`` one-hot labels of the N labelled pixels: the common start of the region losses."""
+    rows, labels = labelled_pixels(logits, target, ignore_index)
+    probs = class_probabilities(full_precision(rows))
+    return probs, one_hot_rows(labels, rows.shape[1], probs.dtype)
+
+
 def class_weight_buffer(module, class_weights) -> None:
     """Register ``class_weights`` (length K, or None) as the non-persistent buffer ``class_weights``."""
     weight = None if class_weights is None else torch.as_tensor(list(class_weights), dtype=torch.float32)
