@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +57,30 @@ def compose():
             return hydra_compose(config_name=config_name, overrides=overrides)
 
     return run
+
+
+def launch_and_signal(command: list[str], cwd: Path, sig: int = signal.SIGTERM, whole_group: bool = True,
+                      env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Start ``command`` in its own process group, wait until it reports its second training step, then send
+    ``sig`` to the whole group (as SLURM, systemd and `timeout` do) or to the main process alone.
+    Returns (exit code, stdout, stderr)."""
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    out: list[str] = []
+    err: list[str] = []
+    readers = [threading.Thread(target=lambda: out.append(process.stdout.read()), daemon=True),
+               threading.Thread(target=lambda: err.extend(iter(lambda: process.stderr.read(1), "")), daemon=True)]
+    for reader in readers:  # one reader per pipe (communicate() would race the stderr reader for characters)
+        reader.start()
+    deadline = time.time() + 300
+    while not re.search(r"\| *[2-9]\d*/1000", "".join(err)) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    if whole_group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
+    process.wait(timeout=300)
+    for reader in readers:
+        reader.join(timeout=60)
+    return process.returncode, "".join(out), "".join(err)

@@ -24,6 +24,38 @@ def build_trainer(tmp, **extra: str) -> Trainer:
     return Trainer(cfg, torch.device("cpu"), RunFolder(cfg).__enter__())  # locked until the process exits
 
 
+NO_DROPOUT = {"model.head.dropout": "0", "model.aux_head.dropout": "0"}
+
+
+def test_channels_last_is_the_default_and_trains_like_nchw(tmp_path):
+    """Three SGD steps and an evaluation in each layout, from the same seed: equal within float32 rounding.
+
+    64×64 crops keep batch norm over ≥ 32 values per channel; with 2×2 c5 maps (32×32 crops) batch norm
+    amplifies rounding so much that NCHW alone is 1e-3 away from float64 (docs/benchmarks.md)."""
+    steps = {"trainer.max_iters": "3", "trainer.eval_interval": "3", "trainer.crop_size": "[64,64]",
+             "dataset.image_size": "[64,96]", **NO_DROPOUT}
+    fast = build_trainer(tmp_path / "fast", **steps)
+    plain = build_trainer(tmp_path / "plain", **steps, **{"trainer.channels_last": "false"})
+    stem_inputs = []
+    fast.model.backbone.stem[0].register_forward_pre_hook(
+        lambda module, args: stem_inputs.append(args[0]) if module.training else None)
+
+    fast_summary, plain_summary = fast.run(), plain.run()
+
+    assert fast.t.channels_last and fast.model.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert stem_inputs and all(x.is_contiguous(memory_format=torch.channels_last) for x in stem_inputs)
+    assert not plain.model.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    fast_state, plain_state = fast.model.state_dict(), plain.model.state_dict()
+    assert fast_state.keys() == plain_state.keys()
+    for key, value in plain_state.items():
+        torch.testing.assert_close(fast_state[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    assert fast_summary["mIoU"] == pytest.approx(plain_summary["mIoU"], abs=0.1)
+    x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(fast.model.eval()(x.contiguous(memory_format=torch.channels_last)),
+                                   plain.model.eval()(x), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("window_batch", [1, 2, 5, 64])
 def test_slide_runs_windows_in_batches_with_the_reference_logits(window_batch):
     """13×21 images, crop 5×8, stride 3×5: a 4×4 grid of windows of B = 2 images each."""

@@ -46,7 +46,7 @@ def test_copy_in_order_names_the_misfit():
 def test_contenders_are_measured_in_alternating_rounds():
     contenders = build_contenders(["deeplabv3_r50"], 3, torch.device("cpu"), variants=["default"])
     names = [(c.name, c.setting) for c in contenders]
-    assert names == [("segfw", "NCHW, fp32, malloc reuse"), ("torchvision", "NCHW, fp32"),
+    assert names == [("segfw", "NHWC, fp32, malloc reuse"), ("torchvision", "NCHW, fp32"),
                      ("segmentation_models_pytorch", "NCHW, fp32")]
     calls = []
     for c in contenders:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, tiny_overrides
+from conftest import REPO, launch_and_signal, tiny_overrides
 
 CLASSES = ["sky", "building", "road", "sidewalk", "pole", "fence", "car", "vegetation"]
 
@@ -130,18 +127,9 @@ def test_resume_continues_from_last(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_saves_last_checkpoint(tmp_path, sig):
     overrides = tiny_overrides(tmp_path, **{"trainer.max_iters": "1000", "trainer.eval_interval": "1000"})
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "tools/train.py"), *overrides], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen: list[str] = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
-    reader.start()
-    deadline = time.time() + 300
-    while not re.search(r"\| *[1-9]\d*/1000", "".join(seen)) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    proc.send_signal(sig)
-    stdout, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 128 + sig, "".join(seen)[-2000:]
+    command = [sys.executable, str(REPO / "tools/train.py"), *overrides]
+    code, stdout, stderr = launch_and_signal(command, REPO, sig, whole_group=False)
+    assert code == 128 + sig, stderr[-2000:]
     assert "resume=true" in stdout
     state = torch.load(tmp_path / "run/checkpoints/last.pt", weights_only=False)
     assert 1 <= state["iteration"] < 1000

@@ -92,7 +92,7 @@ def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, de
     former default), ``bf16`` (the defaults + bf16 autocast; only where bf16 is native) and ``checkpointing``
     (the defaults + activation checkpointing of the backbone and the head, ``trainer.activation_checkpointing``)."""
     model = build_benchmark_model(compose_model(overrides), num_classes).to(device)
-    settings = {"default": (False, None, "reuse", ()), "nchw": (False, None, "glibc", ()),
+    settings = {"default": (True, None, "reuse", ()), "nchw": (False, None, "glibc", ()),
                 "bf16": (True, torch.bfloat16, "reuse", ()), "checkpointing": (True, None, "reuse", ("backbone", "head"))}
     contenders = []
     for variant in variants:
