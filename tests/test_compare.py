@@ -124,6 +124,14 @@ def test_groups_use_the_keys_that_differ_and_a_necks_own_options():
                       "strip_attention normalize=sigmoid": ["d"], "non_local": ["e"]}
 
 
+def test_the_group_at_the_usual_values_is_named_by_them():
+    """fp32 vs bf16, three seeds each: the fp32 side is not a blank label (or 'all runs')."""
+    runs = [_run(f"{amp}{seed}", {"mIoU": seed}, **{"trainer.amp": amp, "trainer.amp_dtype": dtype, "seed": seed})
+            for amp, dtype in ((False, "auto"), (True, "bf16")) for seed in range(3)]
+    labels = sorted(g.label for g in group_runs(runs))
+    assert labels == ["amp=False amp_dtype=auto", "amp=True amp_dtype=bf16"]
+
+
 def test_welch_interval_matches_scipy_and_says_when_noise():
     from scipy import stats
 

@@ -147,15 +147,14 @@ def group_runs(runs: Sequence[Run]) -> list[Group]:
 def _label(keys: Mapping[str, str], usual: Mapping[str, str]) -> str:
     """Short name from the last part of each key: ``model.neck.name=ppm`` → ``ppm``,
     ``model.neck.normalize=sigmoid`` → ``normalize=sigmoid``; a shared key at its most common value
-    is left out (``strip_pooling_stages=[]`` on every run but one)."""
-    parts = []
-    for key, value in keys.items():
+    is left out (``strip_pooling_stages=[]`` on every run but one), unless the group has nothing else
+    (the fp32 side of ``amp=false`` vs ``amp=true`` is ``amp=False amp_dtype=auto``, not a blank)."""
+    def part(key: str, value: str) -> str:
         leaf = key.split(".")[-1]
-        if leaf == "name":
-            parts.append(value)
-        elif usual.get(key) != value:
-            parts.append(f"{leaf}={value}")
-    return " ".join(parts) or "all runs"
+        return value if leaf == "name" else f"{leaf}={value}"
+
+    parts = [part(k, v) for k, v in keys.items() if k.split(".")[-1] == "name" or usual.get(k) != v]
+    return " ".join(parts or [part(k, v) for k, v in keys.items()]) or "all runs"
 
 
 def measure_costs(group: Group) -> None:
