@@ -65,3 +65,4 @@ def test_contenders_are_measured_in_alternating_rounds():
     assert results[0].gflop_per_step == pytest.approx(results[1].gflop_per_step, rel=0.01)  # the same network
     table = format_peer_table(results)
     assert table.count("\n") == 1 + len(results) and "1.00×" in table  # torchvision against itself
+    assert table.count("not measured") == len(results)  # memory=False: no peak, not "nan"
