@@ -164,6 +164,7 @@ class BenchmarkConfig:
     warmup: int = 2
     repeats: int = 5
     num_classes: int = 19
+    channels_last: bool = True  # NHWC, as the trainer, evaluation and inference run by default
 
 
 @dataclass

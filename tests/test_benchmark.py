@@ -89,7 +89,12 @@ def test_preset_is_built_without_pretrained_weights_and_measured():
                                     "model.head.channels=8", "model.aux_head.channels=8", "device=cpu"])
     assert cfg.model.backbone.pretrained == "IMAGENET1K_V1"  # the preset asks for weights; the benchmark drops them
     model = build_benchmark_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.num_classes)
-    result = benchmark_model(model, "fcn_r50", cfg.input, torch.device("cpu"), cfg.batch_size, cfg.warmup, cfg.repeats)
+    inputs = []
+    model.backbone.stem[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    result = benchmark_model(model, "fcn_r50", cfg.input, torch.device("cpu"), cfg.batch_size, cfg.warmup, cfg.repeats,
+                             cfg.channels_last)
+    assert cfg.channels_last and model.backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert inputs and all(x.is_contiguous(memory_format=torch.channels_last) for x in inputs)  # the default layout
     assert result.params_M == count_parameters(model) / 1e6
     assert result.input == (24, 40) and result.batch_size == 2
     assert result.gflops > 0 and result.latency_ms > 0 and result.train_step_ms > 0

@@ -23,7 +23,7 @@ import torch
 from omegaconf import OmegaConf
 
 from segfw.analysis.flops import count_flops, count_parameters
-from segfw.engine.device import resolve_device
+from segfw.engine.device import memory_format, resolve_device
 from segfw.errors import ConfigError
 from segfw.models.segmentor import Segmentor, build_segmentor
 
@@ -128,15 +128,18 @@ def benchmark_model(
     batch_size: int = 2,
     warmup: int = 2,
     repeats: int = 5,
+    channels_last: bool = True,
 ) -> BenchmarkResult:
-    """Measure ``model`` (any K) at ``input_size`` (H, W) on ``device``; see the module docstring."""
+    """Measure ``model`` (any K) at ``input_size`` (H, W) on ``device``, in the trainer's default NHWC layout
+    (``channels_last=False``: NCHW); see the module docstring."""
     if len(input_size) != 2 or min(input_size) < 1 or batch_size < 1 or warmup < 0 or repeats < 1:
         raise ConfigError(f"benchmark needs input=[H,W] (got {list(input_size)}), batch_size >= 1 (got {batch_size}), "
                           f"warmup >= 0 (got {warmup}) and repeats >= 1 (got {repeats})")
     height, width = int(input_size[0]), int(input_size[1])
-    model = model.to(device)
+    layout = memory_format(channels_last)
+    model = model.to(device, memory_format=layout)
     generator = torch.Generator().manual_seed(0)
-    images = torch.randn(batch_size, 3, height, width, generator=generator).to(device)
+    images = torch.randn(batch_size, 3, height, width, generator=generator).to(device, memory_format=layout)
     flops, logits = count_flops(model, images[:1])
     masks = torch.randint(0, logits.shape[1], (batch_size, height, width), generator=generator).to(device)
     model.eval()
@@ -186,5 +189,6 @@ def benchmark_preset(cfg: Mapping[str, Any], name: str) -> str:
     """``tools/benchmark.py``: the table of the ``model`` preset ``name`` at ``cfg.input``, and how it was measured."""
     device = resolve_device(cfg.device)
     model = build_benchmark_model(OmegaConf.to_container(cfg.model, resolve=True), cfg.num_classes)
-    result = benchmark_model(model, name, cfg.input, device, cfg.batch_size, cfg.warmup, cfg.repeats)
-    return f"{format_table([result])}\n{legend(device, cfg.repeats)}"
+    result = benchmark_model(model, name, cfg.input, device, cfg.batch_size, cfg.warmup, cfg.repeats, cfg.channels_last)
+    layout = "NHWC" if cfg.channels_last else "NCHW"
+    return f"{format_table([result])}\n{legend(device, cfg.repeats)}; layout {layout}"
