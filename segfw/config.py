@@ -43,7 +43,7 @@ class TrainerConfig:
     amp_dtype: str = "auto"  # auto (bf16 where native, else fp16 on CUDA) | bf16 | fp16 (CUDA only, with a GradScaler)
     grad_clip: Optional[float] = None
     accumulate: int = 1
-    channels_last: bool = True  # NHWC weights and activations: faster on CPU (oneDNN) and CUDA, same results within fp32 rounding
+    channels_last: bool = True  # NHWC weights and activations: faster, same results within fp32 rounding
     reuse_cpu_memory: bool = True  # glibc keeps freed blocks for the next step (no page faults), same results
     activation_checkpointing: list[str] = field(default_factory=list)  # parts: backbone, neck, head, aux_head
     compile: bool = False

@@ -301,8 +301,9 @@ def format_peer_table(results: Sequence[PeerResult]) -> str:
     for r in results:
         reference = _reference(results, r.family)
         ratio = f"{reference.train_ms / r.train_ms:.2f}×" if reference is not None else "–"
+        peak = "not measured" if math.isnan(r.train_peak_MiB) else f"{r.train_peak_MiB:.0f}"  # --no-memory
         cells = (r.family, r.name, r.setting, f"{r.params_M:.2f}", f"{r.train_ms:.0f}", ratio, f"{r.infer_ms:.0f}",
-                 "not measured" if math.isnan(r.train_peak_MiB) else f"{r.train_peak_MiB:.0f}", f"{r.gflop_per_step:.1f}", f"{r.achieved_gflops:.0f}",
+                 peak, f"{r.gflop_per_step:.1f}", f"{r.achieved_gflops:.0f}",
                  f"{100 * r.achieved_gflops / r.peak_gflops:.0f} %")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
