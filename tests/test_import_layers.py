@@ -38,6 +38,8 @@ FLOORS = {
     "segfw.data": (2, 2),
     "segfw.models.feature_spec": (2, 0),
     "segfw.models.layers": (2, 0),
+    "segfw.models.dilated_conv": (2, 0),
+    "segfw.models.layout_mean": (2, 0),
     "segfw.models.blocks": (2, 0),
     "segfw.models.attention": (2, 0),
     "segfw.models.input_channels": (2, 0),

@@ -25,8 +25,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), help=f"any of {', '.join(FAMILIES)}")
     parser.add_argument("--variants", nargs="+", default=["default", "nchw", "bf16"],
-                        help="segfw settings: default (NHWC fp32, malloc reuse), nchw (the former default), "
-                             "bf16 (+ bf16 autocast), checkpointing (+ activation checkpointing of backbone and head)")
+                        help="segfw settings: default (NHWC fp32, malloc reuse, tap-sum weight gradient of dilated "
+                             "convs), nchw (default in NCHW, glibc malloc), dense_wgrad (default with oneDNN's dense "
+                             "weight gradient), bf16 (+ bf16 autocast), checkpointing (+ activation checkpointing "
+                             "of backbone and head)")
     parser.add_argument("--input", nargs=2, type=int, default=[256, 256], metavar=("H", "W"))
     parser.add_argument("--batch", type=int, default=2, help="images per step (BatchNorm needs 2 to train)")
     parser.add_argument("--classes", type=int, default=19)

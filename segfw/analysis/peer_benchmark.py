@@ -14,7 +14,10 @@ load on a shared machine hits them alike; each figure is the median over the rep
 - train peak: tensor memory of one training step above what is live before it
   (``segfw.analysis.benchmark.peak_step_memory_bytes``).
 - GFLOP/step: 2×MAC of convolutions and matrix products of one training step (forward and backward),
-  counted by ``torch.utils.flop_counter.FlopCounterMode``; achieved GFLOP/s = GFLOP/step ÷ step time.
+  counted by ``torch.utils.flop_counter.FlopCounterMode`` on the dense network (segfw's tap-sum weight
+  gradient of dilated convs, which skips the padding's products, is counted as the dense kernel it
+  replaces), so that one architecture has one count in every implementation; achieved GFLOP/s =
+  GFLOP/step ÷ step time.
 - matmul peak: the best GFLOP/s of a square matrix product (fp32, and bf16 where it is native),
   timed in the same rounds as the models; "% peak" divides a contender's achieved GFLOP/s by the
   peak of its compute dtype.
@@ -40,6 +43,7 @@ from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
 from segfw.engine.trainer import checkpoint_parts
 from segfw.errors import ConfigError
+from segfw.models.dilated_conv import set_tap_weight_gradient
 
 MIB = 2**20
 
@@ -57,6 +61,7 @@ class Contender:
     amp_dtype: torch.dtype | None = None
     cpu_allocator: str = "glibc"
     checkpointed: tuple[str, ...] = ()  # parts run under activation checkpointing
+    dense_weight_gradient: bool = False  # dilated convs take oneDNN's weight gradient (not the tap sum)
 
     @property
     def setting(self) -> str:
@@ -64,7 +69,8 @@ class Contender:
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
         memory = ", malloc reuse" if self.cpu_allocator == "reuse" else ""
         checkpointing = f", checkpointing {'+'.join(self.checkpointed)}" if self.checkpointed else ""
-        return f"{layout}, {precision}{memory}{checkpointing}"
+        dense = ", dense dilated weight gradient" if self.dense_weight_gradient else ""
+        return f"{layout}, {precision}{memory}{checkpointing}{dense}"
 
 
 @dataclass
@@ -89,22 +95,27 @@ class PeerResult:
 def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, device: torch.device,
                      variants: Sequence[str]) -> list[Contender]:
     """segfw's model of ``overrides`` (e.g. ``["model=deeplabv3_r50"]``) in the requested ``variants``:
-    ``default`` (the trainer's defaults: NHWC, fp32, malloc reuse), ``nchw`` (NCHW, fp32, glibc malloc: the
-    former default), ``bf16`` (the defaults + bf16 autocast; only where bf16 is native) and ``checkpointing``
-    (the defaults + activation checkpointing of the backbone and the head, ``trainer.activation_checkpointing``)."""
+    ``default`` (the trainer's defaults: NHWC, fp32, malloc reuse, the tap-sum weight gradient of
+    dilated convs), ``nchw`` (the defaults in NCHW with glibc malloc, the former defaults of both),
+    ``dense_wgrad`` (the defaults with oneDNN's dense weight gradient for dilated convs, the former
+    default: ``segfw.models.dilated_conv``), ``bf16`` (the defaults + bf16 autocast; only where bf16 is
+    native) and ``checkpointing`` (the defaults + activation checkpointing of the backbone and the head,
+    ``trainer.activation_checkpointing``)."""
     model = build_benchmark_model(compose_model(overrides), num_classes).to(device)
-    settings = {"default": (True, None, "reuse", ()), "nchw": (False, None, "glibc", ()),
-                "bf16": (True, torch.bfloat16, "reuse", ()), "checkpointing": (True, None, "reuse", ("backbone", "head"))}
+    settings = {"default": (True, None, "reuse", (), False), "nchw": (False, None, "glibc", (), False),
+                "dense_wgrad": (True, None, "reuse", (), True), "bf16": (True, torch.bfloat16, "reuse", (), False),
+                "checkpointing": (True, None, "reuse", ("backbone", "head"), False)}
     contenders = []
     for variant in variants:
         if variant not in settings:
             raise ConfigError(f"unknown variant '{variant}'; choose from {', '.join(settings)}")
         if variant == "bf16" and not native_bf16(device):
             continue
-        channels_last, dtype, allocator, parts = settings[variant]
+        channels_last, dtype, allocator, parts, dense = settings[variant]
         net = copy.deepcopy(model)
         checkpoint_parts(net, parts)
-        contenders.append(Contender(family, "segfw", net, _segfw_loss, _call, channels_last, dtype, allocator, parts))
+        set_tap_weight_gradient(net, not dense)
+        contenders.append(Contender(family, "segfw", net, _segfw_loss, _call, channels_last, dtype, allocator, parts, dense))
     return contenders
 
 
@@ -251,6 +262,15 @@ def step_flops(step: Callable[[], None]) -> int:
     return counter.get_total_flops()
 
 
+def dense_step_flops(prepared: _Prepared) -> int:
+    """:func:`step_flops` of a contender's training step with the dense weight gradient of dilated convs."""
+    set_tap_weight_gradient(prepared.contender.model, False)
+    try:
+        return step_flops(prepared.train_step)
+    finally:
+        set_tap_weight_gradient(prepared.contender.model, not prepared.contender.dense_weight_gradient)
+
+
 def run_peer_benchmark(contenders: Sequence[Contender], num_classes: int, input_size: Sequence[int], batch_size: int,
                        device: torch.device, warmup: int = 1, repeats: int = 5, memory: bool = True,
                        progress: Callable[[str], None] = lambda line: None, matmul_size: int = 2048) -> tuple[list[PeerResult], dict[str, float]]:
@@ -286,7 +306,7 @@ def run_peer_benchmark(contenders: Sequence[Contender], num_classes: int, input_
             family=c.family, name=c.name, setting=c.setting, params_M=count_parameters(c.model) / 1e6,
             train_ms=statistics.median(train), infer_ms=statistics.median(infer),
             train_peak_MiB=peak_step_memory_bytes(p.train_step, device) / MIB if memory else float("nan"),
-            gflop_per_step=step_flops(p.train_step) / 1e9, peak_gflops=peaks[peak_dtype], train_times=train,
+            gflop_per_step=dense_step_flops(p) / 1e9, peak_gflops=peaks[peak_dtype], train_times=train,
         ))
     return results, peaks
 

@@ -7,9 +7,14 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segfw.models.dilated_conv import PaddingAwareConv2d
+
 
 class ConvBNReLU(nn.Sequential):
-    """Conv2d → BatchNorm2d → ReLU (ReLU optional). (B, C_in, H, W) → (B, C_out, H', W')."""
+    """Conv2d → BatchNorm2d → ReLU (ReLU optional). (B, C_in, H, W) → (B, C_out, H', W').
+
+    A dilated conv is a :class:`PaddingAwareConv2d` (an ``nn.Conv2d`` with a faster CPU weight gradient).
+    """
 
     def __init__(
         self,
@@ -23,8 +28,9 @@ class ConvBNReLU(nn.Sequential):
     ):
         ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         padding = tuple(dilation * (k - 1) // 2 for k in ks)
+        conv = PaddingAwareConv2d if dilation > 1 else nn.Conv2d
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, ks, stride, padding, dilation, groups, bias=False),
+            conv(in_channels, out_channels, ks, stride, padding, dilation, groups, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
         if relu:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from segfw.models.layers import ConvBNReLU
+from segfw.models.layout_mean import spatial_mean
 
 
 class StripBranch(nn.Module):
@@ -35,7 +36,7 @@ class StripBranch(nn.Module):
         self.conv = ConvBNReLU(in_channels, out_channels, kernel, relu=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        strip = self.conv(x.mean(dim=self.pooled_dim, keepdim=True))
+        strip = self.conv(spatial_mean(x, (self.pooled_dim,)))
         return strip.expand(-1, -1, *x.shape[-2:])
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segfw.models.layers import ConvBNReLU, resize
+from segfw.models.layout_mean import spatial_mean
 from segfw.registry import NECKS, ConfigError
 
 
@@ -33,7 +34,7 @@ class PooledBranch(nn.Module):
         self.align_corners = align_corners
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = F.adaptive_avg_pool2d(x, self.size)
+        pooled = spatial_mean(x, (2, 3)) if self.size == 1 else F.adaptive_avg_pool2d(x, self.size)
         return resize(self.transform(pooled), x.shape[-2:], self.align_corners)
 
 

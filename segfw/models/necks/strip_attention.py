@@ -7,12 +7,13 @@ from torch import Tensor, nn
 
 from segfw.models.attention import Attention, reduced_channels
 from segfw.models.attention.strip_positions import StripPositions
+from segfw.models.layout_mean import spatial_mean
 from segfw.registry import NECKS
 
 
 def strips(x: Tensor) -> Tensor:
     """(B, C, H, W) → (B, H + W, C): the H horizontal strips (mean over W), then the W vertical ones (mean over H)."""
-    return torch.cat([x.mean(dim=3), x.mean(dim=2)], dim=2).transpose(1, 2)
+    return torch.cat([spatial_mean(x, (3,)).squeeze(3), spatial_mean(x, (2,)).squeeze(2)], dim=2).transpose(1, 2)
 
 
 @NECKS.register("strip_attention")
