@@ -1,4 +1,4 @@
-"""spatial_mean: x.mean's values and gradient values, with the gradient in x's own memory layout, so that
+"""Layouts: spatial_mean has x.mean's values and gradient values, with the gradient in x's own memory layout, so that
 the branches reading a channels-last map (ASPP, strip pooling, strip attention) hand back one layout."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import torch
 from segfw.models.blocks.strip_pooling import StripPooling
 from segfw.models.layout_mean import spatial_mean
 from segfw.models.necks.aspp import ASPP
+from segfw.models.necks.ppm import PooledBranch, PyramidPooling
 from segfw.models.necks.strip_attention import StripAttention
 
 
@@ -39,3 +40,16 @@ def test_a_channels_last_map_gets_a_channels_last_gradient(module):
     x = torch.randn(2, 16, 9, 11).contiguous(memory_format=torch.channels_last).requires_grad_()
     block(x).square().sum().backward()
     assert x.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_pyramid_pooling_branches_come_back_in_the_input_layout():
+    """A bin-1 branch upsampled from 1×1 has ambiguous strides; it is returned channels-last like its input,
+    so that PPM's and ASPP's concatenations (and their backward) stay in one layout."""
+    ppm = PyramidPooling(16, bins=(1, 2, 3, 6), channels=4).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 16, 12, 12).contiguous(memory_format=torch.channels_last)
+    for branch in ppm.modules():
+        if isinstance(branch, PooledBranch):
+            assert branch(x).is_contiguous(memory_format=torch.channels_last)
+    assert ppm(x).is_contiguous(memory_format=torch.channels_last)
+    plain = torch.randn(2, 16, 12, 12)
+    assert ppm(plain).is_contiguous()

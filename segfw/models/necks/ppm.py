@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segfw.models.layers import ConvBNReLU, resize
+from segfw.models.layers import ConvBNReLU, in_layout_of, resize
 from segfw.models.layout_mean import spatial_mean
 from segfw.registry import NECKS, ConfigError
 
@@ -35,7 +35,7 @@ class PooledBranch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         pooled = spatial_mean(x, (2, 3)) if self.size == 1 else F.adaptive_avg_pool2d(x, self.size)
-        return resize(self.transform(pooled), x.shape[-2:], self.align_corners)
+        return in_layout_of(resize(self.transform(pooled), x.shape[-2:], self.align_corners), x)
 
 
 def pooled_projection(in_channels: int, out_channels: int, norm: bool = True) -> nn.Module:
