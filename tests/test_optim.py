@@ -33,3 +33,28 @@ def test_poly_with_linear_warmup_matches_formula():
         assert opt.param_groups[1]["lr"] == pytest.approx(10 * expected, rel=1e-9)
         opt.step()
         sched.step()
+
+
+@pytest.mark.parametrize("name, keys", [("sgd", {"momentum": 0.9, "weight_decay": 5e-4, "nesterov": True}),
+                                        ("adamw", {"weight_decay": 0.01})])
+def test_fused_update_is_the_loop_update_within_fp32_rounding_and_the_default(name, keys):
+    """Five steps with changing gradients; the update in float64 from the formula is the reference."""
+    nets = {fused: model() for fused in (True, False)}
+    nets[False].load_state_dict(nets[True].state_dict())
+    exact = model().double()
+    exact.load_state_dict(nets[True].state_dict())
+    optimizers = {fused: build_optimizer(net, {"name": name, "lr": 0.01, "head_lr_mult": 10, "fused": fused, **keys})
+                  for fused, net in nets.items()}
+    reference = build_optimizer(exact, {"name": name, "lr": 0.01, "head_lr_mult": 10, "fused": False, **keys})
+    assert optimizers[True].defaults["fused"] and not optimizers[False].defaults["fused"]
+    assert build_optimizer(model(), {"name": name, "lr": 0.01, **keys}).defaults["fused"]  # the default
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        grads = [torch.randn(p.shape, generator=generator) for p in exact.parameters()]
+        for net, opt in [*((nets[f], optimizers[f]) for f in (True, False)), (exact, reference)]:
+            for p, g in zip(net.parameters(), grads):
+                p.grad = g.to(p.dtype)
+            opt.step()
+    for fused in (True, False):
+        for p, q in zip(nets[fused].parameters(), exact.parameters()):
+            torch.testing.assert_close(p.double(), q, rtol=1e-5, atol=1e-6)

@@ -48,7 +48,7 @@ def test_copy_in_order_names_the_misfit():
 def test_contenders_are_measured_in_alternating_rounds():
     contenders = build_contenders(["deeplabv3_r50"], 3, torch.device("cpu"), variants=["default"])
     names = [(c.name, c.setting) for c in contenders]
-    assert names == [("segfw", "NHWC, fp32, malloc reuse"), ("torchvision", "NCHW, fp32"),
+    assert names == [("segfw", "NHWC, fp32, malloc reuse, fused SGD"), ("torchvision", "NCHW, fp32"),
                      ("segmentation_models_pytorch", "NCHW, fp32")]
     calls = []
     for c in contenders:
@@ -80,7 +80,7 @@ def test_segfw_default_training_step_gives_torchvisions_gradients():
     rounding so much that both fp32 implementations are 3 % from float64 (measured), hiding any kernel error."""
     contenders = build_contenders(["deeplabv3_r50"], 5, torch.device("cpu"), variants=["default"])
     ours, theirs = contenders[0], contenders[1]
-    assert ours.setting == "NHWC, fp32, malloc reuse" and theirs.name == "torchvision"
+    assert ours.setting == "NHWC, fp32, malloc reuse, fused SGD" and theirs.name == "torchvision"
     copy_state_in_order(theirs.model, ours.model)
     reference = copy.deepcopy(theirs.model).double()
     generator = torch.Generator().manual_seed(0)

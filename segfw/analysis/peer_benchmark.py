@@ -5,7 +5,8 @@ repeat times one training step (then one inference forward) of every contender i
 load on a shared machine hits them alike; each figure is the median over the repeats.
 
 - train step: zero_grad, forward, the training losses (main + auxiliary head where the model has one),
-  backward, SGD-momentum update; segfw's step is the trainer's (``trainer.channels_last``, autocast).
+  backward, SGD-momentum update; segfw's step is the trainer's (``trainer.channels_last``, autocast,
+  the fused SGD update of ``configs/optimizer/sgd.yaml``), the peers' a plain script's (per-tensor SGD).
 - CPU allocator: before its turn each contender gets its process's malloc setting
   (``segfw.engine.cpu_allocator``): segfw's defaults ``reuse``, the former default and the peers
   ``glibc`` (glibc's steady state at its largest dynamic threshold, which is never slower for them
@@ -62,6 +63,7 @@ class Contender:
     cpu_allocator: str = "glibc"
     checkpointed: tuple[str, ...] = ()  # parts run under activation checkpointing
     dense_weight_gradient: bool = False  # dilated convs take oneDNN's weight gradient (not the tap sum)
+    fused_optimizer: bool = False  # SGD's fused update (segfw's default, configs/optimizer/sgd.yaml)
 
     @property
     def setting(self) -> str:
@@ -70,7 +72,8 @@ class Contender:
         memory = ", malloc reuse" if self.cpu_allocator == "reuse" else ""
         checkpointing = f", checkpointing {'+'.join(self.checkpointed)}" if self.checkpointed else ""
         dense = ", dense dilated weight gradient" if self.dense_weight_gradient else ""
-        return f"{layout}, {precision}{memory}{checkpointing}{dense}"
+        fused = ", fused SGD" if self.fused_optimizer else ""
+        return f"{layout}, {precision}{memory}{fused}{checkpointing}{dense}"
 
 
 @dataclass
@@ -115,7 +118,8 @@ def segfw_contenders(family: str, overrides: Sequence[str], num_classes: int, de
         net = copy.deepcopy(model)
         checkpoint_parts(net, parts)
         set_tap_weight_gradient(net, not dense)
-        contenders.append(Contender(family, "segfw", net, _segfw_loss, _call, channels_last, dtype, allocator, parts, dense))
+        contenders.append(Contender(family, "segfw", net, _segfw_loss, _call, channels_last, dtype, allocator, parts, dense,
+                                    fused_optimizer=True))
     return contenders
 
 
@@ -223,7 +227,7 @@ def _prepare(contender: Contender, images: Tensor, masks: Tensor, device: torch.
     model = contender.model.to(device, memory_format=layout)
     images = images.to(device).contiguous(memory_format=layout)
     masks = masks.to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, fused=contender.fused_optimizer)
 
     def train_step() -> None:
         if device.type == "cpu":
