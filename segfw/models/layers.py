@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segfw.models.dilated_conv import PaddingAwareConv2d
+from segfw.models.layout_mean import memory_format_of
 
 
 class ConvBNReLU(nn.Sequential):
@@ -70,8 +70,7 @@ def in_layout_of(y: Tensor, reference: Tensor) -> Tensor:
     """``y`` (B, C, H, W) in ``reference``'s memory layout: channels-last when ``reference`` is (and is not
     also plain contiguous). A map resized up from 1×1 has ambiguous strides and comes back NCHW; joining it
     to channels-last maps (``torch.cat``, ``+``) then takes a slow mixed-layout path, forward and backward."""
-    channels_last = reference.is_contiguous(memory_format=torch.channels_last) and not reference.is_contiguous()
-    return y.contiguous(memory_format=torch.channels_last) if channels_last else y
+    return y.contiguous(memory_format=memory_format_of(reference))
 
 
 def set_align_corners(model: nn.Module, align_corners: bool) -> None:

@@ -18,13 +18,19 @@ import torch
 from torch import Tensor
 
 
+def memory_format_of(x: Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a channels-last (B, C, H, W) tensor that is not also plain contiguous, else
+    ``torch.contiguous_format`` (a map with H = W = 1 or C = 1 is both and counts as contiguous)."""
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
 class _LayoutKeepingMean(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, dims: tuple[int, ...]) -> Tensor:
         ctx.input_shape = x.shape
         ctx.count = math.prod(x.shape[d] for d in dims)
-        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        ctx.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        ctx.memory_format = memory_format_of(x)
         return x.mean(dims, keepdim=True)
 
     @staticmethod
