@@ -28,6 +28,13 @@ _CONTEXT_STAGE: list[Rule] = [  # FCNHead's convs around NLHead's / CCHead's att
 
 # decode head kind → (a key prefix only that head has, rules from "decode_head." onwards, output prefix included)
 MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
+    # GC (mmneck1): GCHead = FCNHead's convs around mmcv's ContextBlock → the global_context neck's ContextStage
+    "gc": ("gc_block.", [
+        (r"gc_block\.conv_mask\.", "neck.block.block.mask."),
+        (r"gc_block\.channel_add_conv\.", "neck.block.block.add."),
+        (r"gc_block\.channel_mul_conv\.", "neck.block.block.mul."),
+        *_CONTEXT_STAGE,
+    ]),
     "uper": ("lateral_convs.", [
         (r"psp_modules\.(\d+)\.1\.", r"head.top.0.branches.\1.transform."),
         (r"bottleneck\.", "head.top.1."),
