@@ -21,6 +21,7 @@ STANDARD = {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}
 # our preset → (mmseg's configs/_base_/models/<name>.py, its loss names → ours)
 PRESETS = {
     "isanet_r50-d8": ("isanet_r50-d8", STANDARD),
+    "emanet_r50-d8": ("emanet_r50-d8", STANDARD),
 }
 
 
@@ -53,3 +54,7 @@ def test_preset_equals_mmseg(preset, compose, batch):
     assert set(expected_losses) == set(names) and set(got_losses) == set(names.values())
     for theirs, mine in names.items():
         torch.testing.assert_close(got_losses[mine], expected_losses[theirs], rtol=1e-4, atol=0)
+    # the training step moved the same buffers the same way (BN statistics, EMANet's bases)
+    expected_state, got_state = convert_state("mmseg", reference.state_dict()), ours.state_dict()
+    for key, value in expected_state.items():
+        torch.testing.assert_close(got_state[key], value, rtol=1e-4, atol=1e-5, msg=key)

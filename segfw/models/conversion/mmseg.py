@@ -88,6 +88,15 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"out_conv\.", "neck.block.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    "ema": ("ema_module.", [
+        (r"ema_module\.bases$", "neck.block.bases"),
+        (r"ema_in_conv\.", "neck.block.reduce."),
+        (r"ema_mid_conv\.conv\.", "neck.block.mid."),
+        (r"ema_out_conv\.", "neck.block.reconstruct."),
+        (r"bottleneck\.", "neck.block.project."),
+        (r"conv_cat\.", "neck.block.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
 }
 _MODULE_SUFFIXES: list[tuple[str, str]] = [

@@ -64,6 +64,56 @@ def isa_reference(neck: nn.Module, x: Tensor) -> Tensor:
     return cbr(neck.fuse, torch.cat([y[:, :, top:top + h, left:left + w], r], dim=1))
 
 
+def em_reference(neck: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """EM attention by explicit sums; returns the output and the momentum-updated bases (training)."""
+    f = cbr(neck.reduce, x)
+    b, e, h, w = f.shape
+    u = ref.conv1x1(neck.mid, f).reshape(b, e, h * w)
+    r, batch_bases = torch.empty_like(u), []
+    for i in range(b):
+        mu = neck.bases[0].clone()  # (e, K)
+        for _ in range(neck.num_stages):
+            logits = u[i].T @ mu  # (N, K)
+            z = torch.exp(logits - logits.max(1, keepdim=True).values)
+            z = z / z.sum(1, keepdim=True)
+            mu = (u[i] @ z) / z.sum(0)  # Σ_n z_nk u_n / Σ_n z_nk
+            mu = mu / mu.norm(dim=0)
+        r[i] = mu @ z.T
+        batch_bases.append(mu)
+    y = (f + cbr(neck.reconstruct, r.clamp_min(0).reshape(b, e, h, w), relu=False)).clamp_min(0)
+    y = cbr(neck.fuse, torch.cat([x, cbr(neck.project, y)], dim=1))
+    mean = torch.stack(batch_bases).mean(0)
+    return y, (1 - neck.momentum) * neck.bases + neck.momentum * (mean / mean.norm(dim=0))
+
+
+def test_em_attention_matches_reference_and_updates_its_bases_in_training():
+    neck = build("em_attention", 6, channels=8, out_channels=5, num_bases=4, num_stages=3, momentum=0.3)
+    x = torch.randn(2, 6, 7, 9, dtype=torch.float64)
+    expected, updated = em_reference(neck, x)
+    torch.testing.assert_close(neck(x), expected, rtol=1e-9, atol=1e-9)
+    before = neck.bases.clone()
+    neck.train()
+    for m in neck.modules():  # BN in eval so the output is comparable; only the bases update is tested
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    torch.testing.assert_close(neck(x), expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(neck.bases, updated, rtol=1e-9, atol=1e-9)
+    assert not torch.equal(neck.bases, before)
+
+
+def test_em_attention_gradients_outside_the_em_stage():
+    """The EM stage runs without gradient (as in the paper's code and mmseg): the parameters after it get exact gradients."""
+    neck = build("em_attention", 3, channels=4, num_bases=3, num_stages=2)
+    x = torch.randn(1, 3, 3, 5, dtype=torch.float64)
+    names, params = zip(*[(n, p) for n, p in neck.named_parameters() if n.startswith(("reconstruct", "project", "fuse"))])
+
+    def run(*p):
+        return torch.func.functional_call(neck, dict(zip(names, p)), (x,))
+
+    assert torch.autograd.gradcheck(run, params, fast_mode=True)
+    assert not any(p.requires_grad for p in neck.mid.parameters())
+
+
 def build(name: str, in_channels: int, seed: int = 0, **kwargs) -> nn.Module:
     return ref.randomize(segfw.NECKS.build({"name": name, **kwargs}, in_channels=in_channels), seed)
 
