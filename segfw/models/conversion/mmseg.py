@@ -87,6 +87,23 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"(pam|cam)_conv_seg\.", r"side_heads.\1.classifier.1."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # ISA, EMA, PSA, Enc, OCR (mmneck2): the neck is the head's context part (docs/modules.md)
+    "isa": ("global_relation.", [
+        (r"in_conv\.", "neck.block.reduce."),
+        (r"(global|local)_relation\.(key|query|value)_project\.", r"neck.block.\1_relation.attention.\2."),
+        (r"(global|local)_relation\.output_project\.", r"neck.block.\1_relation.project."),
+        (r"out_conv\.", "neck.block.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "ema": ("ema_module.", [
+        (r"ema_module\.bases$", "neck.block.bases"),
+        (r"ema_in_conv\.", "neck.block.reduce."),
+        (r"ema_mid_conv\.conv\.", "neck.block.mid."),
+        (r"ema_out_conv\.", "neck.block.reconstruct."),
+        (r"bottleneck\.", "neck.block.project."),
+        (r"conv_cat\.", "neck.block.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
 }
 _MODULE_SUFFIXES: list[tuple[str, str]] = [

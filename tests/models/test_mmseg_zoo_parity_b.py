@@ -1,0 +1,60 @@
+"""isanet_r50-d8, emanet_r50-d8, psanet_r50-d8, encnet_r50-d8 and ocrnet_r50-d8 equal mmsegmentation
+1.2.2's models, logit for logit and loss for loss (EncNet's SE loss and OCRNet's region loss included).
+
+mmseg's model is built from its published config (BN instead of SyncBN, random weights and BN
+statistics), its state dict converted by the checkpoint converter and loaded strictly into the
+preset; eval-mode logits and training losses are compared on a random batch of odd size.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mmseg_reference as mm
+import segfw
+from segfw.models.conversion import convert_state
+
+NUM_CLASSES = 7
+SIZE = (97, 129)
+STANDARD = {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}
+# our preset → (mmseg's configs/_base_/models/<name>.py, its loss names → ours)
+PRESETS = {
+    "isanet_r50-d8": ("isanet_r50-d8", STANDARD),
+    "emanet_r50-d8": ("emanet_r50-d8", STANDARD),
+}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return mm.random_batch(SIZE, NUM_CLASSES)
+
+
+def build_pair(preset: str, compose):
+    reference = mm.build_mmseg_model(PRESETS[preset][0], num_classes=NUM_CLASSES)
+    cfg = compose("train", [f"model={preset}"]).model
+    ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
+    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
+    return reference, ours
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_preset_equals_mmseg(preset, compose, batch):
+    images, masks = batch
+    reference, ours = build_pair(preset, compose)
+
+    mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *SIZE))
+
+    torch.manual_seed(1)  # the same dropout masks: both classify in the same order
+    expected_losses = mm.mmseg_losses(reference, images, masks)
+    torch.manual_seed(1)
+    got_losses = ours.train().losses(images, masks)
+    names = PRESETS[preset][1]
+    assert set(expected_losses) == set(names) and set(got_losses) == set(names.values())
+    for theirs, mine in names.items():
+        torch.testing.assert_close(got_losses[mine], expected_losses[theirs], rtol=1e-4, atol=0)
+    # the training step moved the same buffers the same way (BN statistics, EMANet's bases)
+    expected_state, got_state = convert_state("mmseg", reference.state_dict()), ours.state_dict()
+    for key, value in expected_state.items():
+        torch.testing.assert_close(got_state[key], value, rtol=1e-4, atol=1e-5, msg=key)
