@@ -45,6 +45,7 @@ FLOORS = {
     "segfw.models.input_channels": (2, 0),
     "segfw.models.param_groups": (2, 0),
     "segfw.models.state_dict": (2, 0),
+    "segfw.models.drop_path": (2, 0),  # stochastic depth shared by transformer backbones
     "segfw.models.conversion": (2, 0),  # state-dict key renames of reference implementations
     "segfw.models.backbones": (2, 1),
     "segfw.models.necks": (2, 2),

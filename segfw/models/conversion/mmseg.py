@@ -104,7 +104,27 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"conv_cat\.", "neck.block.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
+    "segformer": ("fusion_conv.", [
+        (r"convs\.", "head.convs."),
+        (r"fusion_conv\.", "head.fuse."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
+}
+# backbone kind → (a key prefix only that backbone has, rules from "backbone." onwards); other backbones
+# (ResNetV1c) already use our names
+MMSEG_BACKBONES: dict[str, tuple[str, list[Rule]]] = {
+    "mit": ("layers.0.0.projection.", [  # MixVisionTransformer → segfw.models.backbones.mit
+        (r"layers\.(\d+)\.0\.projection\.", r"stages.\1.proj."),
+        (r"layers\.(\d+)\.0\.norm\.", r"stages.\1.embed_norm."),
+        (r"layers\.(\d+)\.1\.(\d+)\.attn\.attn\.", r"stages.\1.blocks.\2.attn."),
+        (r"layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.0\.", r"stages.\1.blocks.\2.ffn.fc1."),
+        (r"layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.1\.", r"stages.\1.blocks.\2.ffn.pe_conv."),
+        (r"layers\.(\d+)\.1\.(\d+)\.ffn\.layers\.4\.", r"stages.\1.blocks.\2.ffn.fc2."),
+        (r"layers\.(\d+)\.1\.(\d+)\.", r"stages.\1.blocks.\2."),
+        (r"layers\.(\d+)\.2\.", r"stages.\1.norm."),
+    ]),
 }
 _MODULE_SUFFIXES: list[tuple[str, str]] = [
     (r"\.depthwise_conv\.", ".0."),
@@ -130,12 +150,18 @@ def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Rename an mmseg ``EncoderDecoder`` state dict (``module.`` stripped) to segfw's keys."""
     state = strip_prefixes(state, ("module.",))
     head_rules = MMSEG_HEADS[decode_head_kind(state)][1]
+    backbone_rules = next((rules for marker, rules in MMSEG_BACKBONES.values()
+                           if any(key.startswith("backbone." + marker) for key in state)), None)
     out, unknown = {}, []
     for key, value in state.items():
         if key.startswith("data_preprocessor."):
             continue
         if key.startswith("backbone."):
-            out[key] = value
+            new = key if backbone_rules is None else rename(key[len("backbone."):], backbone_rules)
+            if new is None:
+                unknown.append(key)
+            else:
+                out[key if backbone_rules is None else "backbone." + new] = value
             continue
         if key.startswith("decode_head."):
             new = rename(key[len("decode_head."):], head_rules)
