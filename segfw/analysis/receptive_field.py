@@ -76,3 +76,27 @@ def receptive_field(footprint: torch.Tensor, centre: tuple[int, int]) -> Recepti
         erf90_rows=mass_radius(along_rows, centre[0], 0.9),
         erf90_cols=mass_radius(along_cols, centre[1], 0.9),
     )
+
+
+def measure(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3, inputs: int = 2,
+            positions: int = 3, seed: int = 0, dtype: torch.dtype = torch.float32) -> tuple[ReceptiveField, torch.Tensor]:
+    """RF of ``model`` at ``input_size = (H, W)``: footprints of the output logits at ``positions``
+    points along the output's diagonal, each re-centred on its input point and averaged over
+    ``inputs`` standard-normal inputs. Returns the RF and the mean (2H - 1, 2W - 1) footprint
+    (centre at (H - 1, W - 1)), the heatmap to plot."""
+    height, width = input_size
+    generator = torch.Generator().manual_seed(seed)
+    model = model.eval()
+    probe = model(torch.zeros(1, in_channels, height, width, dtype=dtype))
+    out_h, out_w = probe.shape[-2:]
+    mean = torch.zeros(2 * height - 1, 2 * width - 1, dtype=torch.float64)
+    for k in range(positions):
+        t = (k + 1) / (positions + 1)
+        i, j = int(t * out_h), int(t * out_w)
+        row, col = int((i + 0.5) * height / out_h), int((j + 0.5) * width / out_w)
+        for _ in range(inputs):
+            x = torch.randn(1, in_channels, height, width, generator=generator).to(dtype)
+            footprint = input_gradient(model, x, (i, j)).double()
+            mean[height - 1 - row:2 * height - 1 - row, width - 1 - col:2 * width - 1 - col] += footprint
+    mean /= positions * inputs
+    return receptive_field(mean, (height - 1, width - 1)), mean

@@ -37,3 +37,12 @@ def test_mass_radius_matches_a_hand_count():
     assert mass_radius(marginal, 2, 0.4) == 0
     assert mass_radius(marginal, 2, 0.5) == 1
     assert mass_radius(marginal, 2, 0.9) == 2
+
+
+def test_measure_averages_recentred_footprints():
+    from segfw.analysis.receptive_field import measure
+
+    rf, heat = measure(_stack(3), (15, 23), in_channels=1, inputs=2, positions=3, dtype=torch.float64)
+    assert (rf.rf_rows, rf.rf_cols) == (7, 7)
+    assert heat.shape == (29, 45) and heat.argmax() == 14 * 45 + 22
+    assert rf.erf50_rows <= rf.erf90_rows <= 3
