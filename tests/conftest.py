@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# W&B never touches the network in tests (the wandb logger is offline by default too), nor prints
+for _key, _value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true",
+                     "WANDB_DISABLE_CODE": "true", "WANDB_CONSOLE": "off", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}.items():
+    os.environ.setdefault(_key, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
