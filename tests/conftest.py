@@ -88,3 +88,15 @@ def launch_and_signal(command: list[str], cwd: Path, sig: int = signal.SIGTERM, 
     for reader in readers:
         reader.join(timeout=60)
     return process.returncode, "".join(out), "".join(err)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.cuda`` tests run where a CUDA GPU is, and are skipped with the reason elsewhere."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marker cuda); this machine has none")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
