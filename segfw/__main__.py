@@ -6,6 +6,8 @@ import argparse
 import inspect
 
 import segfw
+import segfw.engine.hooks  # noqa: F401  (registers the hooks)
+import segfw.engine.loggers  # noqa: F401  (registers the loggers)
 import segfw.engine.optim  # noqa: F401  (registers optimizers and schedulers)
 
 

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
-from segfw.constants import IGNORE_INDEX
+from segfw.constants import IGNORE_INDEX, TRAINER_HOOKS, TRAINER_LOGGERS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's configs/
 
@@ -56,6 +56,10 @@ class TrainerConfig:
     best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
     best_mode: str = "max"  # max | min
     ema: EMAConfig = field(default_factory=EMAConfig)
+    # hooks by name (HOOKS) or {name: ..., **kwargs} nodes, in the order they run after each step
+    hooks: list[Any] = field(default_factory=lambda: list(TRAINER_HOOKS))
+    extra_hooks: list[Any] = field(default_factory=list)  # appended after trainer.hooks: trainer.extra_hooks=[my_probe]
+    loggers: list[Any] = field(default_factory=lambda: list(TRAINER_LOGGERS))  # LOGGERS: tensorboard, jsonl, csv, wandb, mlflow
 
 
 @dataclass

@@ -106,5 +106,10 @@ TRANSFORMS = Registry("transform")  # segfw's own; a recipe may also name any al
 METRICS = Registry("metric")
 OPTIMIZERS = Registry("optimizer")
 SCHEDULERS = Registry("scheduler")
+SCORES = Registry("attention score")  # segfw.models.attention.scores: q, k -> similarity
+NORMALIZERS = Registry("attention normalizer")  # segfw.models.attention.normalizers: scores -> weights
+LOGGERS = Registry("logger")  # segfw.engine.loggers: where a run's curves, images and config go
+HOOKS = Registry("hook")  # segfw.engine.hooks: what runs before/after training and each step
 
-ALL_REGISTRIES = (BACKBONES, NECKS, HEADS, LOSSES, DATASETS, TRANSFORMS, METRICS, OPTIMIZERS, SCHEDULERS)
+ALL_REGISTRIES = (BACKBONES, NECKS, HEADS, LOSSES, DATASETS, TRANSFORMS, METRICS, OPTIMIZERS, SCHEDULERS, SCORES,
+                  NORMALIZERS, LOGGERS, HOOKS)

@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# W&B never touches the network in tests (the wandb logger is offline by default too), nor prints
+for _key, _value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true",
+                     "WANDB_DISABLE_CODE": "true", "WANDB_CONSOLE": "off", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}.items():
+    os.environ.setdefault(_key, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -84,3 +88,15 @@ def launch_and_signal(command: list[str], cwd: Path, sig: int = signal.SIGTERM, 
     for reader in readers:
         reader.join(timeout=60)
     return process.returncode, "".join(out), "".join(err)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.cuda`` tests run where a CUDA GPU is, and are skipped with the reason elsewhere."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marker cuda); this machine has none")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 
 from segfw.config import register_schemas
 from segfw.engine.run_dir import RunFolder
-from segfw.engine.trainer import Trainer
+from segfw.engine.default_trainer import DefaultTrainer as Trainer
 from segfw.errors import ConfigError
 from segfw.models.checkpointing import checkpoint_activations, checkpoint_segments
 from segfw.models.segmentor import build_segmentor

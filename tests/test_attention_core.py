@@ -11,7 +11,7 @@ import torch
 from torch.func import functional_call
 
 from segfw.models.attention import NORMALIZERS, SCORES, Attention
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 import attention_reference as ref
 
 SCORE_NAMES = ["dot", "scaled_dot", "additive", "bilinear", "cosine"]

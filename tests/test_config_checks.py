@@ -6,7 +6,7 @@ import pytest
 
 from conftest import tiny_overrides
 from segfw.engine.config_checks import check_train_config, train_config_problems
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 BAD_VALUES = {
     "trainer.batch_size=0": "trainer.batch_size=0 is invalid",

@@ -8,7 +8,8 @@ from data_layouts import CITYSCAPES_EVALUATED, COCO_UNUSED_CATEGORY_IDS, make_ad
 from PIL import Image
 
 from segfw.data.datasets.base import Listing
-from segfw.registry import DATASETS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import DATASETS
 
 # Oracles written from the datasets' official documentation, independently of segfw's tables.
 

@@ -19,7 +19,7 @@ from segfw.apis.train import train
 from segfw.config import register_schemas
 from segfw.engine.checkpoint import model_from_checkpoint
 from segfw.models.segmentor import build_segmentor
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def composed(config_name: str, overrides: list[str]):

@@ -15,7 +15,7 @@ from segfw.errors import SkippedSample
 from segfw.engine.data import build_eval_loader, collate_same_size
 from segfw.engine.evaluator import evaluate
 from segfw.engine.run_dir import RunFolder
-from segfw.engine.trainer import Trainer
+from segfw.engine.default_trainer import DefaultTrainer as Trainer
 
 def build_trainer(tmp, **extra: str) -> Trainer:
     register_schemas()

@@ -18,7 +18,7 @@ from segfw.cli import override_problem
 from segfw.engine.config_checks import train_config_problems
 from segfw.engine.hooks import Hook
 from segfw.engine.run_dir import RunFolder
-from segfw.engine.trainer import Trainer
+from segfw.engine.default_trainer import DefaultTrainer as Trainer
 
 DECAY, START_ITER = 0.6, 1
 

@@ -1,4 +1,4 @@
-"""Imports run one way: down the floors of docs/architecture.md, never up and never in a cycle.
+"""Imports run one way: down the floors of docs/architecture.md, never up and never in a cycle (both checked).
 
 Floor 1 (shared vocabulary) ← floor 2 (the library: models, losses, metrics, data, pictures; no Hydra) ←
 floor 3 (``segfw.engine``: running a model; no Hydra) ← floor 4 (``segfw.apis``, ``segfw.analysis``, the
@@ -140,6 +140,35 @@ def upward_imports(package: Path = PACKAGE) -> list[str]:
     return problems
 
 
+def import_cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Cycles among segfw's modules through module-level imports, those under ``if TYPE_CHECKING:`` included
+    (imports inside functions run later and are left out)."""
+    graph: dict[str, set[str]] = {}
+    for path in all_modules(package):
+        source = module_name(path, package)
+        tree = ast.parse(path.read_text(), str(path))
+        blocks = [n for n in tree.body if isinstance(n, ast.If)]
+        top = [n for n in [*tree.body, *(m for b in blocks for m in b.body)] if isinstance(n, (ast.Import, ast.ImportFrom))]
+        lines = {n.lineno for n in top}
+        graph[source] = {t for line, t in imported_modules(path, package)
+                         if line in lines and t.startswith("segfw") and t != source}
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                cycles.append(stack[stack.index(target):] + [target] if target in stack else [node, target])
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
 def test_every_module_has_a_floor():
     unplaced = []
     for path in all_modules():
@@ -153,6 +182,19 @@ def test_every_module_has_a_floor():
 def test_imports_only_go_down_or_sideways():
     problems = upward_imports()
     assert not problems, "imports running upward:\n" + "\n".join(problems)
+
+
+def test_no_import_cycles():
+    cycles = import_cycles()
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_check_catches_a_cycle(tmp_path):
+    for module, text in (("segfw.a", "import segfw.b\n"), ("segfw.b", "from segfw import a\n"), ("segfw.__init__", "")):
+        file = (tmp_path / Path(*module.split("."))).with_suffix(".py")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+    assert import_cycles(tmp_path / "segfw") == [["segfw.a", "segfw.b", "segfw.a"]]
 
 
 @pytest.mark.parametrize("source, target", [

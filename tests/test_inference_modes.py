@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from segfw.models.inference import predict_probabilities
 from segfw.models.segmentor import build_segmentor
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 class PositionalToy(nn.Module):

@@ -3,7 +3,7 @@ import torch
 
 import segfw
 from segfw.engine.optim import build_optimizer, build_scheduler
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def model():

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from segfw.config import register_schemas
 from segfw.engine.run_dir import RunFolder
-from segfw.engine.trainer import Trainer
+from segfw.engine.default_trainer import DefaultTrainer as Trainer
 
 
 def build_trainer(tmp, **extra: str) -> Trainer:
@@ -64,8 +64,8 @@ def test_accumulation_averages_micro_batches_and_clipping_bounds_the_norm(tmp_pa
     def check_gradients(optimizer, args, kwargs):
         reference = copy.deepcopy(trainer.model)
         reference.zero_grad(set_to_none=True)
-        for images, masks in micro_batches:
-            (sum(reference.losses(images, masks).values()) / len(micro_batches)).backward()
+        for (batch,) in micro_batches:
+            (sum(reference.losses(batch["image"], batch["mask"]).values()) / len(micro_batches)).backward()
         pairs = [(p.grad, r.grad) for p, r in zip(trainer.model.parameters(), reference.parameters()) if r.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(r) for _, r in pairs]))
         checks.append((len(micro_batches), norm.item()))

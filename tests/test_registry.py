@@ -3,7 +3,8 @@ import torch
 
 import segfw
 from segfw.__main__ import list_components
-from segfw.registry import ConfigError, Registry
+from segfw.errors import ConfigError
+from segfw.registry import Registry
 
 
 def test_unknown_name_lists_registered_and_closest():

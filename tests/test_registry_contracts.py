@@ -13,6 +13,8 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from conftest import CONFIGS
+import segfw.engine.hooks  # noqa: F401  (registers the hooks)
+import segfw.engine.loggers  # noqa: F401  (registers the loggers)
 from segfw import registry
 from segfw.engine.optim import build_optimizer, build_scheduler
 from segfw.errors import ConfigError
@@ -20,7 +22,7 @@ from segfw.metrics import summarize
 
 # The config group holding one YAML file per entry, for the kinds a user configures by name.
 YAML_GROUPS = {"neck": "model/neck", "head": "model/head", "loss": "model/loss", "dataset": "dataset",
-               "optimizer": "optimizer", "scheduler": "scheduler"}
+               "optimizer": "optimizer", "scheduler": "scheduler", "logger": "trainer/logger", "hook": "trainer/hook"}
 
 
 @pytest.mark.parametrize("kind_registry", registry.ALL_REGISTRIES, ids=lambda r: r.kind)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from segfw.output_guard import refuse_output_inside_inputs
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 from segfw.run_lock import RunFolderBusy, RunLock
 
 HOLD = "import sys, time; from segfw.run_lock import RunLock; lock = RunLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)"

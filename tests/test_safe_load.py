@@ -12,7 +12,7 @@ import torch
 
 from conftest import REPO, tiny_overrides
 from segfw.engine.checkpoint import load_checkpoint
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 class WritesMarker:

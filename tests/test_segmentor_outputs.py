@@ -9,7 +9,7 @@ import segfw
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.context_stage import ContextStage
 from segfw.models.necks.level_neck import build_neck
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 K = 3
 

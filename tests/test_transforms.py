@@ -14,7 +14,7 @@ from segfw.data.transforms import (
     RescaleKeepRatio,
     build_transforms,
 )
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def balanced(crop: np.ndarray, ratio: float) -> bool:

@@ -42,7 +42,7 @@ from segfw.config import compose_config
 from segfw.constants import IGNORE_INDEX
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast, memory_format, native_bf16
-from segfw.engine.trainer import checkpoint_parts
+from segfw.models.checkpointing import checkpoint_parts
 from segfw.errors import ConfigError
 from segfw.models.dilated_conv import set_tap_weight_gradient
 

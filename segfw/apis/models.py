@@ -21,8 +21,8 @@ def preset_config(preset: str, overrides: Sequence[str] = ()) -> dict:
 def build_model(preset: str, num_classes: int, pretrained: bool = True, overrides: Sequence[str] = ()) -> Segmentor:
     """The segmentor of a preset (``fcn_r18``, ``spnet_r50``, ...): a plain ``nn.Module`` with
     ``forward(images (B, 3, H, W)) -> logits (B, K, H, W)``. ``pretrained=False`` skips the ImageNet
-    weights (nothing is downloaded)."""
+    weights (nothing is downloaded); a backbone without pretrained weights (``lite_resnet``) ignores it."""
     node = preset_config(preset, overrides)
-    if not pretrained:
+    if not pretrained and "pretrained" in node["backbone"]:
         node["backbone"]["pretrained"] = None
     return build_segmentor(node, num_classes)

@@ -13,7 +13,7 @@ from segfw.engine.config_checks import check_train_config
 from segfw.engine.device import resolve_device
 from segfw.engine.resume_check import LAUNCH_KEYS, check_changes, config_changes, describe_changes
 from segfw.engine.run_dir import RunFolder
-from segfw.engine.trainer import Trainer
+from segfw.engine.default_trainer import DefaultTrainer
 
 
 def resumed_config(cfg: DictConfig, folder: RunFolder, overrides: Sequence[str] | None) -> tuple[DictConfig, dict]:
@@ -55,6 +55,6 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
             if cfg.resume:
                 cfg, state = resumed_config(cfg, folder, overrides)
                 check_train_config(cfg)
-            return Trainer(cfg, device, folder, state, overrides or ()).run()
+            return DefaultTrainer(cfg, device, folder, state, overrides or ()).run()
     finally:
         dist_utils.shutdown_distributed()

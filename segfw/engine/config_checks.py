@@ -14,8 +14,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from segfw.errors import ConfigError
+from segfw.models.inference import MODES
 
-TEST_MODES = ("whole", "slide")
+TEST_MODES = MODES  # segfw.models.inference: the prediction modes
 AMP_DTYPES = ("auto", "bf16", "fp16")
 
 

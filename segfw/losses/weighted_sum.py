@@ -8,7 +8,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from segfw.constants import IGNORE_INDEX
-from segfw.registry import LOSSES, ConfigError, accepted_keywords
+from segfw.errors import ConfigError
+from segfw.registry import LOSSES, accepted_keywords
 
 SHARED = ("ignore_index", "class_weights")  # every pixel loss takes them; handed to each term unless it sets its own
 

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from segfw.errors import ConfigError
+
 
 def checkpoint_segments(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """The ``(name, segment)`` pairs :func:`checkpoint_activations` wraps, in order (see the module docstring)."""
@@ -67,3 +69,16 @@ def _buffers_restored(segment: nn.Module) -> Iterator[None]:
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)
+
+
+CHECKPOINTABLE_PARTS = ("backbone", "neck", "head", "aux_head")
+
+
+def checkpoint_parts(model: nn.Module, parts) -> None:
+    """``trainer.activation_checkpointing``: run the named parts of a segmentor (``backbone``, ``neck``,
+    ``head``, ``aux_head``) under :func:`checkpoint_activations`; a part the model lacks is a ConfigError."""
+    for part in parts:
+        if part not in CHECKPOINTABLE_PARTS or getattr(model, part, None) is None:
+            raise ConfigError(f"trainer.activation_checkpointing names '{part}', which this model does not have; "
+                              f"choose from {', '.join(p for p in CHECKPOINTABLE_PARTS if getattr(model, p, None))}")
+        checkpoint_activations(getattr(model, part))

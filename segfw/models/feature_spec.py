@@ -21,7 +21,7 @@ def deepest_level(specs: dict[str, FeatureSpec]) -> str:
 def require_level(specs: dict[str, FeatureSpec], level: str, owner: str) -> FeatureSpec:
     """The spec of ``level``, or a clear error naming the levels that exist."""
     if level not in specs:
-        from segfw.registry import ConfigError
+        from segfw.errors import ConfigError
 
         raise ConfigError(f"{owner} reads level '{level}', but the features have only: {', '.join(specs)}")
     return specs[level]

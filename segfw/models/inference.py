@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from segfw.models.layers import resize
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 MODES = ("whole", "slide")
 WINDOW_BATCH = 8  # slide mode: crops per forward pass (at least the B crops of one window)

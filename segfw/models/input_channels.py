@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 RGB = 3
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from segfw.constants import AUX_WEIGHT
 from segfw.losses.weighted_sum import named_losses
 from segfw.models.inference import WINDOW_BATCH, predict_probabilities
 from segfw.models.input_channels import adapt_input_channels
 from segfw.models.layers import resize, set_align_corners
 from segfw.models.necks.level_neck import build_neck
-from segfw.registry import BACKBONES, HEADS, LOSSES, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import BACKBONES, HEADS, LOSSES
 
 MAIN = "main"  # the name of the head whose logits ``forward`` returns
 
@@ -53,7 +55,7 @@ class Segmentor(nn.Module):
         head: nn.Module,
         loss: nn.Module,
         aux_head: nn.Module | None = None,
-        aux_weight: float = 0.4,
+        aux_weight: float = AUX_WEIGHT,
         side_heads: Mapping[str, nn.Module] | None = None,
         side_weights: Mapping[str, float] | None = None,
         threshold: float | None = None,
@@ -151,6 +153,6 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
         raise ConfigError("model.binary=true needs a one-channel loss: add model/loss=binary (BCE + Dice) or model/loss=dice")
     loss = LOSSES.build(loss_node)
     return Segmentor(
-        backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", 0.4)), side_heads, side_weights, threshold,
+        backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", AUX_WEIGHT)), side_heads, side_weights, threshold,
         bool(cfg.get("align_corners", False)),
     )

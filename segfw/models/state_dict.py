@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from torch import Tensor, nn
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 WRAPPER_PREFIXES = ("module.", "backbone.")
 

@@ -1,4 +1,6 @@
-"""The training loop's hooks (see :mod:`segfw.engine.hooks.base`): one file per hook."""
+"""The training loop's hooks (see :mod:`segfw.engine.hooks.base`): one file per hook, registered in ``HOOKS``."""
+
+from segfw.autoimport import import_submodules
 
 from segfw.engine.hooks.base import Hook
 from segfw.engine.hooks.checkpoints import SaveCheckpoints
@@ -6,6 +8,8 @@ from segfw.engine.hooks.ema import EMA, WeightAverage
 from segfw.engine.hooks.evaluation import Evaluate, evaluate_weights
 from segfw.engine.hooks.scalars import WriteScalars
 from segfw.engine.hooks.stop import StopOnSignal
+
+import_submodules(__name__, __path__)
 
 __all__ = ["EMA", "Evaluate", "Hook", "SaveCheckpoints", "StopOnSignal", "WeightAverage", "WriteScalars",
            "evaluate_weights"]

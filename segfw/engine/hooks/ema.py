@@ -22,9 +22,10 @@ from segfw.engine.hooks.base import Hook
 from segfw.engine.hooks.evaluation import evaluate_weights
 from segfw.errors import ConfigError
 from segfw.metrics import format_means
+from segfw.registry import HOOKS
 
 if TYPE_CHECKING:
-    from segfw.engine.trainer import Trainer
+    from segfw.engine.state import RunState
 
 
 class WeightAverage:
@@ -54,7 +55,7 @@ class EMA(Hook):
         self.average = WeightAverage(model, decay)
         self.start_iter = start_iter
 
-    def after_step(self, trainer: Trainer) -> None:
+    def after_step(self, trainer: RunState) -> None:
         self.average.update(trainer.model, decay=0.0 if trainer.iteration <= self.start_iter else None)
         if not trainer.is_eval_step:
             return
@@ -73,3 +74,12 @@ class EMA(Hook):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.average.module.load_state_dict(state["model"])
+
+
+@HOOKS.register("ema")
+def ema_hook(trainer: RunState) -> EMA | None:
+    """The weight average of ``trainer.ema`` (``enabled``, ``decay``, ``start_iter``); none when disabled."""
+    ema = dict(trainer.t.get("ema") or {})  # a run saved before trainer.ema existed has no such node
+    if not ema.get("enabled"):
+        return None
+    return EMA(trainer.model, **{k: v for k, v in ema.items() if k != "enabled"})

@@ -12,12 +12,13 @@ from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.hooks.base import Hook
 from segfw.metrics import format_table
+from segfw.registry import HOOKS
 
 if TYPE_CHECKING:
-    from segfw.engine.trainer import Trainer
+    from segfw.engine.state import RunState
 
 
-def evaluate_weights(trainer: Trainer, model: nn.Module, num_samples: int = 0) -> EvalResult:
+def evaluate_weights(trainer: RunState, model: nn.Module, num_samples: int = 0) -> EvalResult:
     """``model`` scored on the trainer's validation split with the run's test protocol (every rank takes
     part; rank 0's buffers first, so all ranks score the weights rank 0 saves)."""
     dist_utils.broadcast_buffers(model)
@@ -25,19 +26,20 @@ def evaluate_weights(trainer: Trainer, model: nn.Module, num_samples: int = 0) -
                     num_samples=num_samples)
 
 
+@HOOKS.register("evaluate")
 class Evaluate(Hook):
     """Sets ``trainer.eval_result`` at every evaluation step (and once before training when a resumed run
     has no step left), and shows it: the table on the console, ``val/*`` curves, panels and figures."""
 
-    def before_train(self, trainer: Trainer) -> None:
-        if trainer.iteration >= trainer.t.max_iters:
+    def before_train(self, trainer: RunState) -> None:
+        if trainer.iteration >= trainer.max_iters:
             self.evaluate(trainer)
 
-    def after_step(self, trainer: Trainer) -> None:
+    def after_step(self, trainer: RunState) -> None:
         if trainer.is_eval_step:
             self.evaluate(trainer)
 
-    def evaluate(self, trainer: Trainer) -> None:
+    def evaluate(self, trainer: RunState) -> None:
         result = evaluate_weights(trainer, trainer.model, trainer.t.num_vis_images)
         trainer.eval_result = result
         trainer.say(f"\niteration {trainer.iteration}: evaluation on {len(trainer.val_set)} images\n"

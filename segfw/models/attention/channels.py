@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 def reduced_channels(in_channels: int, reduction: int, heads: int = 1) -> int:

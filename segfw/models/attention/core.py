@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from segfw.models.attention.normalizers import NORMALIZERS
 from segfw.models.attention.scores import SCORES
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 
 class Attention(nn.Module):

@@ -10,9 +10,7 @@ import math
 
 from torch import Tensor, nn
 
-from segfw.registry import Registry
-
-NORMALIZERS = Registry("attention normalizer")
+from segfw.registry import NORMALIZERS
 
 
 @NORMALIZERS.register("softmax")

@@ -12,9 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from segfw.registry import Registry
-
-SCORES = Registry("attention score")
+from segfw.registry import SCORES
 
 
 class Score(nn.Module):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 POSITIONS = ("none", "sinusoidal", "learned")
 

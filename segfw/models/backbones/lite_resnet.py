@@ -10,7 +10,8 @@ from torchvision.models.resnet import BasicBlock
 from segfw.models.backbones.resnet_blocks import add_strip_pooling
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.layers import ConvBNReLU
-from segfw.registry import BACKBONES, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import BACKBONES
 
 _LEVELS = ("c2", "c3", "c4", "c5")
 

@@ -12,7 +12,8 @@ from torchvision.models import resnet as tv_resnet
 from segfw.models.backbones.resnet_blocks import add_strip_pooling, build_stem, set_block_geometry, widen_first_block
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.state_dict import load_checked, strip_prefixes
-from segfw.registry import BACKBONES, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import BACKBONES
 
 _DEPTHS = {18: "resnet18", 34: "resnet34", 50: "resnet50", 101: "resnet101"}
 _WEIGHT_ENUMS = {

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segfw.models.feature_spec import FeatureSpec
-from segfw.registry import BACKBONES, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import BACKBONES
 
 PREFIX = "timm/"
 

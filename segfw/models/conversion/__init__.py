@@ -12,7 +12,7 @@ from torch import Tensor
 
 from segfw.models.conversion.mmseg import mmseg_to_segfw
 from segfw.models.conversion.spnet import spnet_to_segfw
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 CONVERTERS: dict[str, Callable[[Mapping[str, Tensor]], dict[str, Tensor]]] = {
     "mmseg": mmseg_to_segfw,

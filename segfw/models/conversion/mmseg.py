@@ -15,7 +15,7 @@ from torch import Tensor
 
 from segfw.models.conversion.rules import Rule, rename, shifted
 from segfw.models.state_dict import strip_prefixes
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 _CLASSIFIER: Rule = (r"conv_seg\.", "classifier.1.")
 _FCN: list[Rule] = [(r"convs\.", "convs."), (r"conv_cat\.", "conv_cat."), _CLASSIFIER]

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from segfw.models.conversion.rules import Rule, rename
 from segfw.models.state_dict import strip_prefixes
-from segfw.registry import ConfigError
+from segfw.errors import ConfigError
 
 # Inside one official mixed pooling module ("StripPooling" in models/customize.py) → our MixedPooling.
 _MPM = {

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 from segfw.models.feature_spec import FeatureSpec, require_level
 from segfw.models.layers import Classifier, ConvBNReLU, resize
 from segfw.models.necks.ppm import PyramidPooling
-from segfw.registry import HEADS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import HEADS
 
 
 @HEADS.register("uper")

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from segfw.models.layers import ConvBNReLU, SeparableConvBNReLU
 from segfw.models.necks.ppm import PooledBranch, pooled_projection
-from segfw.registry import NECKS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import NECKS
 
 _RATES_AT_STRIDE_16 = (6, 12, 18)
 

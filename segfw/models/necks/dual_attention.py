@@ -7,7 +7,8 @@ from torch import Tensor, nn
 
 from segfw.models.attention import PixelSelfAttention, reduced_channels
 from segfw.models.layers import ConvBNReLU
-from segfw.registry import NECKS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import NECKS
 
 
 class PositionAttention(nn.Module):

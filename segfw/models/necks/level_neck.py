@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from segfw.models.feature_spec import FeatureSpec, deepest_level, require_level
 from segfw.models.necks.context_stage import ContextStage
-from segfw.registry import NECKS, ConfigError, accepted_keywords
+from segfw.errors import ConfigError
+from segfw.registry import NECKS, accepted_keywords
 
 
 class LevelNeck(nn.Module):

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from segfw.models.blocks.strip_pooling import StripBranch
 from segfw.models.layers import ConvBNReLU
 from segfw.models.necks.ppm import PooledBranch
-from segfw.registry import NECKS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import NECKS
 
 
 @NECKS.register("mixed_pooling")

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from segfw.models.layers import ConvBNReLU, in_layout_of, resize
 from segfw.models.layout_mean import spatial_mean
-from segfw.registry import NECKS, ConfigError
+from segfw.errors import ConfigError
+from segfw.registry import NECKS
 
 
 class PooledBranch(nn.Module):
