@@ -172,6 +172,43 @@ class BenchmarkConfig:
 
 
 @dataclass
+class GpuCheckLimits:
+    """Seconds each part of ``tools/gpu_check.py`` may run (``train``: per preset)."""
+
+    env: int = 60
+    train: int = 120
+    torchrun: int = 120
+    eval: int = 90
+    cuda_tests: int = 180
+    peers: int = 150
+
+
+@dataclass
+class GpuCheckConfig:
+    """``tools/gpu_check.py`` (the values: configs/gpu_check.yaml)."""
+
+    device: str = "cuda"
+    output: Optional[str] = None
+    work_dir: Optional[str] = None
+    parts: list[str] = MISSING
+    presets: list[str] = MISSING
+    precisions: list[str] = MISSING
+    layouts: list[str] = MISSING
+    compile: bool = True
+    compile_presets: list[str] = MISSING
+    compile_settings: list[str] = MISSING
+    crop_size: list[int] = MISSING
+    batch_size: int = 8
+    iters: int = 5
+    num_workers: int = 4
+    overrides: list[str] = field(default_factory=list)
+    peer_families: list[str] = MISSING
+    peer_variants: list[str] = MISSING
+    peer_repeats: int = 5
+    limits: GpuCheckLimits = field(default_factory=GpuCheckLimits)
+
+
+@dataclass
 class BrowseTrainerConfig:
     """The ``trainer`` keys browsing reads: the crop size the recipes interpolate, the loader workers."""
 
@@ -213,6 +250,7 @@ SCHEMAS = {
     "infer": InferConfig,
     "export": ExportConfig,
     "benchmark": BenchmarkConfig,
+    "gpu_check": GpuCheckConfig,
     "browse": BrowseConfig,
     "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,
 }
