@@ -34,7 +34,7 @@ def record_training_calls(module: torch.nn.Module, calls: list) -> None:
 
 
 def test_bf16_autocast_with_channels_last(tmp_path):
-    trainer = build_trainer(tmp_path, **{"trainer.amp": "true", "trainer.channels_last": "true"})
+    trainer = build_trainer(tmp_path, **{"trainer.amp": "true", "trainer.amp_dtype": "bf16", "trainer.channels_last": "true"})
     stem_conv, classifier = trainer.model.backbone.stem[0], trainer.model.head
     stem_calls, head_calls = [], []
     record_training_calls(stem_conv, stem_calls)
