@@ -176,3 +176,26 @@ def random_batch(size: tuple[int, int], num_classes: int, seed: int = 0) -> tupl
     gen = torch.Generator().manual_seed(seed)
     images = torch.randn(2, 3, *size, generator=gen)
     return images, torch.randint(0, num_classes, (2, *size), generator=gen)
+
+
+def converted_preset(reference: torch.nn.Module, preset_model_cfg, num_classes: int) -> torch.nn.Module:
+    """segfw's segmentor of a composed ``model`` node holding ``reference``'s weights, converted by the
+    checkpoint converter (``from=mmseg``) and loaded strictly: every key maps."""
+    import segfw
+    from segfw.models.conversion import convert_state
+
+    ours = segfw.build_segmentor(preset_model_cfg, num_classes=num_classes)
+    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))
+    return ours
+
+
+def assert_same_training_losses(ours, reference, images, masks, names: dict[str, str]) -> None:
+    """One training forward of each, from the same seed (the same dropout masks when both draw in the same
+    order): mmseg's losses ``names`` (its name → ours) equal ours, rtol 1e-4."""
+    torch.manual_seed(1)
+    expected = mmseg_losses(reference, images, masks)
+    torch.manual_seed(1)
+    got = ours.train().losses(images, masks)
+    assert set(expected) == set(names) and set(got) == set(names.values())
+    for theirs, mine in names.items():
+        torch.testing.assert_close(got[mine], expected[theirs], rtol=1e-4, atol=0)

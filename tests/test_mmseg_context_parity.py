@@ -12,8 +12,6 @@ import pytest
 import torch
 
 import mmseg_reference as mm
-import segfw
-from segfw.models.conversion import convert_state
 
 NUM_CLASSES = 7
 SIZE = (97, 129)
@@ -37,10 +35,7 @@ def build_pair(preset: str, compose):
         for name, p in reference.named_parameters():
             if name.endswith("gamma.scale"):
                 p.fill_(0.7)
-    cfg = compose("train", [f"model={preset}"]).model
-    ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
-    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
-    return reference, ours
+    return reference, mm.converted_preset(reference, compose("train", [f"model={preset}"]).model, NUM_CLASSES)
 
 
 @pytest.mark.slow
@@ -51,11 +46,5 @@ def test_preset_equals_mmseg(preset, compose, batch):
 
     mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *SIZE))
 
-    torch.manual_seed(1)  # the same dropout masks: both classify in the same order (DANet: PAM, CAM, sum; then aux)
-    expected_losses = mm.mmseg_losses(reference, images, masks)
-    torch.manual_seed(1)
-    got_losses = ours.train().losses(images, masks)
-    names = PRESETS[preset][1]
-    assert set(expected_losses) == set(names) and set(got_losses) == set(names.values())
-    for theirs, mine in names.items():
-        torch.testing.assert_close(got_losses[mine], expected_losses[theirs], rtol=1e-4, atol=0)
+    # the same dropout masks: both classify in the same order (DANet: PAM, CAM, sum; then aux)
+    mm.assert_same_training_losses(ours, reference, images, masks, PRESETS[preset][1])

@@ -13,8 +13,6 @@ import pytest
 import torch
 
 import mmseg_reference as mm
-import segfw
-from segfw.models.conversion import convert_state
 
 NUM_CLASSES = 7
 SIZE = (97, 129)
@@ -35,10 +33,7 @@ def build_pair(preset: str, compose):
     with torch.no_grad():
         for p in getattr(reference.decode_head, block).parameters():
             p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    cfg = compose("train", [f"model={preset}"]).model
-    ours = segfw.build_segmentor(cfg, num_classes=NUM_CLASSES)
-    ours.load_state_dict(convert_state("mmseg", reference.state_dict()))  # strict: every key maps
-    return reference, ours
+    return reference, mm.converted_preset(reference, compose("train", [f"model={preset}"]).model, NUM_CLASSES)
 
 
 @pytest.mark.slow
@@ -49,10 +44,5 @@ def test_preset_equals_mmseg(preset, compose, batch):
 
     mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *SIZE))
 
-    torch.manual_seed(1)  # the same dropout masks: both run the decode head, then the auxiliary head
-    expected = mm.mmseg_losses(reference, images, masks)
-    torch.manual_seed(1)
-    got = ours.train().losses(images, masks)
-    assert set(expected) == set(LOSSES) and set(got) == set(LOSSES.values())
-    for theirs, mine in LOSSES.items():
-        torch.testing.assert_close(got[mine], expected[theirs], rtol=1e-4, atol=0)
+    # the same dropout masks: both run the decode head, then the auxiliary head
+    mm.assert_same_training_losses(ours, reference, images, masks, LOSSES)
