@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import attention_reference as ref
+from fixture_check import assert_matches_fixture
 import pytest
 import torch
 
@@ -39,11 +40,7 @@ def test_equals_the_official_code_forward_and_input_gradient(mode):
     block = AttaStrip(64)
     block.load_state_dict(attanet_sam_to_segfw(fixture["state"]), strict=True)
     block.train(mode == "train")
-    x = fixture["input"].clone().requires_grad_(True)
-    out = block(x)
-    (grad,) = torch.autograd.grad((out * fixture["cotangent"]).sum(), x)
-    torch.testing.assert_close(out, fixture[f"{mode}_output"], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(grad, fixture[f"{mode}_input_grad"], rtol=1e-5, atol=1e-5)
+    assert_matches_fixture(block, fixture, f"{mode}_output", f"{mode}_input_grad")
 
 
 def test_converter_takes_a_prefix_and_rejects_unknown_modules():
