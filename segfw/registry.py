@@ -64,6 +64,16 @@ class Registry:
             )
         return self._entries[name]
 
+    def node(self, entry: Any, key: str) -> dict[str, Any]:
+        """An entry of a list of components (config key ``key``) as a config node: ``evaluate`` →
+        ``{name: evaluate}``; a ``{name: ..., **kwargs}`` node as it is."""
+        if isinstance(entry, str):
+            return {"name": entry}
+        if isinstance(entry, Mapping) and "name" in entry:
+            return dict(entry)
+        raise ConfigError(f"{key} holds {entry!r}; give a {self.kind} name ({', '.join(self.names())}) "
+                          f"or a node {{name: <{self.kind}>, ...}}")
+
     def build(self, node: Mapping[str, Any], **context: Any) -> Any:
         """Build the component a config node names.
 

@@ -101,20 +101,10 @@ def build_training(cfg: DictConfig, device: torch.device) -> TrainingParts:
     return TrainingParts(train_set, val_set, val_loader, model, step, optimizer, scheduler, precision)
 
 
-def hook_node(entry: Any) -> dict[str, Any]:
-    """A ``trainer.hooks`` entry as a config node: ``evaluate`` → ``{name: evaluate}``."""
-    if isinstance(entry, str):
-        return {"name": entry}
-    if isinstance(entry, dict) and "name" in entry:
-        return dict(entry)
-    raise ConfigError(f"trainer.hooks holds {entry!r}; give a hook name ({', '.join(HOOKS.names())}) "
-                      f"or a node {{name: <hook>, ...}}")
-
-
 def build_hooks(entries: Iterable[Any], trainer: Any) -> list[Hook]:
     """The hooks ``entries`` name (names or ``{name: ..., **kwargs}`` nodes), each given ``trainer`` when its
     constructor takes it; a factory may return None (e.g. ``ema`` with ``trainer.ema.enabled=false``)."""
-    built = [HOOKS.build(hook_node(entry), trainer=trainer) for entry in entries]
+    built = [HOOKS.build(HOOKS.node(entry, "trainer.hooks"), trainer=trainer) for entry in entries]
     return [hook for hook in built if hook is not None]
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from segfw.engine.loggers.base import Logger
-from segfw.errors import ConfigError
 from segfw.registry import LOGGERS
 from segfw.visualize import colorize
 
@@ -79,16 +78,6 @@ class LoggerGroup:
             logger.close()
 
 
-def logger_node(entry: Any) -> dict[str, Any]:
-    """A ``trainer.loggers`` entry as a config node: ``tensorboard`` → ``{name: tensorboard}``."""
-    if isinstance(entry, str):
-        return {"name": entry}
-    if isinstance(entry, Mapping) and "name" in entry:
-        return dict(entry)
-    raise ConfigError(f"trainer.loggers holds {entry!r}; give a logger name ({', '.join(LOGGERS.names())}) "
-                      f"or a node {{name: <logger>, ...}}")
-
-
 def build_loggers(entries: Iterable[Any], run_dir: Path, resume: bool = False, enabled: bool = True) -> LoggerGroup:
     """The loggers ``entries`` (``trainer.loggers``) name, writing into ``run_dir``; none when not ``enabled``
     (every rank but 0). ``resume``: continue the run's existing records (``resume=true``)."""
@@ -97,7 +86,7 @@ def build_loggers(entries: Iterable[Any], run_dir: Path, resume: bool = False, e
     group = LoggerGroup()
     try:
         for entry in entries:
-            group.loggers.append(LOGGERS.build(logger_node(entry), run_dir=Path(run_dir), resume=resume))
+            group.loggers.append(LOGGERS.build(LOGGERS.node(entry, "trainer.loggers"), run_dir=Path(run_dir), resume=resume))
     except BaseException:
         group.close()
         raise
