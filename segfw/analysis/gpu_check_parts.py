@@ -136,9 +136,9 @@ def part_train(spec: Mapping[str, Any], rows: RowWriter) -> None:
 def part_torchrun(spec: Mapping[str, Any], rows: RowWriter) -> None:
     preset = spec["presets"][0]
     run_dir = Path(spec["work_dir"]) / "runs" / f"torchrun_{preset}"
-    # one process: segfw joins no process group (world size 1), so this checks the torchrun launch and the
-    # trainer under it; NCCL all-reduce and SyncBN statistics need two GPUs (docs/benchmarks.md)
-    backend = "trainer.sync_bn=true (NCCL, SyncBN: >= 2 GPUs)" if spec["device"].startswith("cuda") else "gloo"
+    # one process joins a process group of one: DDP over NCCL (gloo on CPU) and the SyncBN conversion run as
+    # with N processes; SyncBN exchanges batch statistics only with >= 2 processes (docs/benchmarks.md)
+    backend = "NCCL, DDP, trainer.sync_bn=true" if spec["device"].startswith("cuda") else "gloo, DDP"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
                str(REPO / "tools" / "train.py"), f"model={preset}", *tiny_train_overrides(spec, run_dir),
                "trainer.sync_bn=true"]
@@ -148,7 +148,10 @@ def part_torchrun(spec: Mapping[str, Any], rows: RowWriter) -> None:
             raise RuntimeError(f"exit {done.returncode}: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
         figures.update(steady_figures(run_dir, spec["batch_size"]))
         saved = json.loads((run_dir / "env.json").read_text(encoding="utf-8")) if (run_dir / "env.json").exists() else {}
-        figures["world_size"] = saved.get("world_size", 1)
+        figures["world_size"] = saved.get("processes", 1)
+        figures["process_group"] = saved.get("process_group")
+        if figures["process_group"] is None:
+            raise RuntimeError("the run joined no process group under torchrun (env.json: process_group null)")
 
 
 def part_eval(spec: Mapping[str, Any], rows: RowWriter) -> None:

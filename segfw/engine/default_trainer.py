@@ -88,7 +88,7 @@ def build_training(cfg: DictConfig, device: torch.device) -> TrainingParts:
     model = model.to(device, memory_format=layout)
     checkpoint_parts(model, t.activation_checkpointing)
     step: nn.Module = LossStep(model)
-    if dist_utils.world_size() > 1:
+    if dist_utils.in_process_group():  # under torchrun, one process included (DDP over NCCL or gloo)
         if device.type == "cuda" and t.sync_bn:  # SyncBN needs NCCL; never on CPU/gloo
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             step = LossStep(model)

@@ -9,9 +9,17 @@ import torch
 import torch.distributed as dist
 
 
+def launched_by_torchrun() -> bool:
+    """True in a process that torchrun started (it sets ``TORCHELASTIC_RUN_ID`` besides ``WORLD_SIZE``),
+    also with ``--nproc_per_node=1``."""
+    return "TORCHELASTIC_RUN_ID" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def init_distributed(device: torch.device) -> bool:
-    """Join the process group torchrun describes in the environment; False when not under torchrun."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    """Join the process group torchrun (or a hand-set ``WORLD_SIZE`` > 1) describes in the environment,
+    one process included, so a one-process torchrun runs the very DDP / NCCL / SyncBN path that N
+    processes run; False when not launched that way."""
+    if not launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -30,6 +38,11 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def in_process_group() -> bool:
+    """True once this process joined a process group (torchrun, any number of processes)."""
+    return dist.is_available() and dist.is_initialized()
 
 
 def is_main_process() -> bool:

@@ -95,7 +95,8 @@ def package_versions() -> dict[str, str | None]:
 
 def device_description(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {"device": str(device), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                            "processes": dist_utils.world_size()}
+                            "processes": dist_utils.world_size(),
+                            "process_group": torch.distributed.get_backend() if dist_utils.in_process_group() else None}
     if device.type == "cuda":
         info |= {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
                  "cudnn": torch.backends.cudnn.version()}

@@ -24,6 +24,8 @@ def test_gpu_check_cpu_dry_run(tmp_path):
     trained = rows[("train", "fp32, nchw, eager")]["figures"]
     assert trained["images_per_s"] > 0 and trained["loss"] > 0
     assert rows[("eval", "slide + flip")]["figures"]["mIoU"] >= 0
+    under_torchrun = rows[("torchrun", "torchrun --nproc_per_node=1, gloo, DDP")]["figures"]
+    assert under_torchrun["process_group"] == "gloo" and under_torchrun["world_size"] == 1
     assert "| train | fcn_r50-d8 | fp32, channels_last, eager | ok |" in (output / "gpu_check.md").read_text()
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "is not empty" in again.stderr  # a report is never written over
