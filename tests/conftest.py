@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -100,3 +101,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+# the class names of the synthetic dataset that tiny_overrides trains on
+CLASSES = ["sky", "building", "road", "sidewalk", "pole", "fence", "car", "vegetation"]
+
+
+def run_tool(tool: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python tools/<tool> overrides...`` from the repository root; raises with its output when it fails."""
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, str(REPO / "tools" / tool), *overrides], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{tool} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result

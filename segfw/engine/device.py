@@ -28,7 +28,7 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     """NHWC (``torch.channels_last``) or NCHW: the layout of a model's 4-D weights and of its input images.
 
     NHWC is the layout oneDNN (CPU) and cuDNN (tensor cores) convolutions run fastest in; results
-    equal NCHW's within float32 rounding (tests/test_fast_defaults.py).
+    equal NCHW's within float32 rounding (tests/engine/test_fast_defaults.py).
     """
     return torch.channels_last if channels_last else torch.contiguous_format
 

@@ -39,7 +39,7 @@ def sgd(params: list[dict], lr: float, momentum: float = 0.9, weight_decay: floa
 
     ``fused``: one kernel for the whole update (CPU and CUDA). On the development CPU it updates
     DeepLabV3-R50's 42 M parameters in 22 ms instead of 68 ms; the same update within fp32 rounding
-    (tests/test_optim.py)."""
+    (tests/engine/test_optim.py)."""
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
                            fused=fused)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -16,11 +15,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from conftest import REPO
+
 import segfw
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.level_neck import build_neck
 
-NECK_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model" / "neck"
+NECK_CONFIGS = REPO / "configs" / "model" / "neck"
 CHANNELS = 16
 SIZES = [(13, 21), (8, 8)]
 NAMES = segfw.NECKS.names()

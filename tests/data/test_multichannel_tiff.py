@@ -14,7 +14,7 @@ from conftest import tiny_overrides
 from segfw.errors import BadSampleError
 from segfw.data.io import read_image
 from segfw.data.transforms.normalize import ChannelNormalize
-from test_tools_end_to_end import run_tool
+from conftest import run_tool
 
 
 def _stack(height=12, width=20, seed=0) -> np.ndarray:

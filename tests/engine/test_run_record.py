@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from test_tools_end_to_end import run_tool
+from conftest import run_tool
 from conftest import tiny_overrides
 
 

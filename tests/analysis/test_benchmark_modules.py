@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
+
+from conftest import REPO
 
 from segfw.analysis.module_benchmark import (
     NeckCost,
@@ -18,7 +19,7 @@ from segfw.analysis.module_benchmark import (
     measure_isolated,
 )
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "benchmark_modules.py"
+TOOL = REPO / "tools" / "benchmark_modules.py"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import CONFIGS, tiny_overrides
 from hydra import compose, initialize_config_dir
-from test_inference_modes import PositionalToy, check
+from inference_reference import PositionalToy, check
 from torch import Tensor
 
 from segfw.config import register_schemas

@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import REPO, tiny_overrides
-from test_tools_end_to_end import CLASSES, run_tool
+from conftest import CLASSES, run_tool
 
 
 @pytest.fixture(scope="module")

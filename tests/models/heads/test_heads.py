@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +10,15 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from conftest import REPO
+
 import segfw
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.necks.aspp import ASPP
 from segfw.models.necks.mixed_pooling import MixedPooling
 from segfw.models.necks.ppm import PyramidPooling
 
-HEAD_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model" / "head"
+HEAD_CONFIGS = REPO / "configs" / "model" / "head"
 NUM_CLASSES = 3
 # Fake features of a 52×84 image: distinct channel counts, c4/c5 dilated (output stride 8).
 FAKE_SPECS = {"c2": FeatureSpec(5, 4), "c3": FeatureSpec(6, 8), "c4": FeatureSpec(7, 8), "c5": FeatureSpec(9, 8)}

@@ -13,7 +13,7 @@ from PIL import Image
 import segfw
 from conftest import tiny_overrides
 from segfw.models.input_channels import adapt_input_channels, first_conv
-from test_tools_end_to_end import run_tool
+from conftest import run_tool
 
 BACKBONES = [
     {"name": "resnet18", "output_stride": 16},

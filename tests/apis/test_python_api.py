@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import tiny_overrides
 from segfw.apis import Segmenter, build_model
-from test_tools_end_to_end import CLASSES, run_tool
+from conftest import CLASSES, run_tool
 
 
 @pytest.fixture(scope="module")

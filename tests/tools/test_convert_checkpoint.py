@@ -14,7 +14,7 @@ from data_layouts import make_ade20k
 from segfw.data.datasets.ade20k import ADE20K_CLASSES, ADE20K_PALETTE
 from segfw.engine.checkpoint import model_from_checkpoint
 from segfw.apis.convert_checkpoint import convert_checkpoint, read_state_dict
-from test_tools_end_to_end import run_tool
+from conftest import run_tool
 
 
 def test_mmseg_checkpoint_converts_and_evaluates_in_two_commands(tmp_path):

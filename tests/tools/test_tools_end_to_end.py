@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,19 +14,7 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, launch_and_signal, tiny_overrides
-
-CLASSES = ["sky", "building", "road", "sidewalk", "pole", "fence", "car", "vegetation"]
-
-
-def run_tool(tool: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run([sys.executable, str(REPO / "tools" / tool), *overrides], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{tool} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
+from conftest import CLASSES, REPO, launch_and_signal, run_tool, tiny_overrides
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
