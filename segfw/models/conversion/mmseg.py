@@ -112,8 +112,19 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"fusion_conv\.", "head.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # SegNeXt's LightHamHead (segnext): squeeze, Hamburger (ham_in conv with bias, NMF, ham_out conv + GN), align
+    "ham": ("hamburger.", [
+        (r"squeeze\.", "head.squeeze."),
+        (r"hamburger\.ham_in\.conv\.", "head.hamburger.ham_in."),
+        (r"hamburger\.ham_out\.", "head.hamburger.ham_out."),
+        (r"hamburger\.ham\.bases$", "head.hamburger.nmf.bases"),  # rand_init=False only
+        (r"align\.", "head.align."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
 }
+
+
 def _stage(pattern: str, tail: str, shift_last: int = 0) -> Rule:
     """A rule for mmseg's 1-based ``<module><i>`` keys: ``stages.<i - 1>.`` + ``tail`` formatted with the
     pattern's other groups (the last one minus ``shift_last``: mmseg's strip branches ``conv<k>_1``/``_2`` → ``.0``/``.1``)."""
@@ -160,6 +171,7 @@ _MODULE_SUFFIXES: list[tuple[str, str]] = [
     (r"\.pointwise_conv\.", ".1."),
     (r"\.conv\.(weight|bias)$", r".0.\1"),
     (r"\.bn\.(\w+)$", r".1.\1"),
+    (r"\.gn\.(\w+)$", r".1.\1"),  # ConvModule with GroupNorm (LightHamHead)
 ]
 
 
