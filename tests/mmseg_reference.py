@@ -67,8 +67,9 @@ CONFIG_ROOT = Path(mmseg.__file__).parent / ".mim" / "configs"
 
 
 def published_model_config(name: str) -> dict:
-    """The ``model`` dict of mmseg's ``configs/_base_/models/<name>.py`` as shipped with the package."""
-    path = CONFIG_ROOT / "_base_" / "models" / f"{name}.py"
+    """The ``model`` dict of mmseg's ``configs/_base_/models/<name>.py`` as shipped with the package; a ``name``
+    with a folder (``segnext/segnext_mscan-t_1xb16-adamw-160k_ade20k-512x512``) is ``configs/<name>.py``."""
+    path = CONFIG_ROOT / f"{name}.py" if "/" in name else CONFIG_ROOT / "_base_" / "models" / f"{name}.py"
     if not path.is_file():
         raise FileNotFoundError(f"mmseg config {path} not found (is mmsegmentation==1.2.2 installed?)")
     return Config.fromfile(str(path)).to_dict()["model"]
@@ -141,6 +142,22 @@ def mmseg_logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Eval-mode logits (B, K, H, W) at input size; ``images`` (B, 3, H, W) already normalised."""
     model.eval()
     return model.encode_decode(images, _metas(images))
+
+
+@torch.no_grad()
+def mmseg_padded_logits(model: torch.nn.Module, images: torch.Tensor, size_divisor: int) -> torch.Tensor:
+    """Eval-mode logits (B, K, H, W) through mmseg's own test path for ``test_cfg=dict(size_divisor=...)``:
+    ``stack_batch`` pads the (normalised) images with 0 at the bottom and right, ``predict`` upsamples the logits
+    to the padded size and ``postprocess_result`` crops the padding off."""
+    from mmengine.config import ConfigDict
+    from mmseg.utils import stack_batch
+
+    model.eval()
+    model.test_cfg = ConfigDict(model.test_cfg or dict(mode="whole"))  # a runner's config is a ConfigDict
+    inputs, pads = stack_batch(list(images), size_divisor=size_divisor, pad_val=0)
+    h, w = images.shape[-2:]
+    samples = [SegDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w), **pad)) for pad in pads]
+    return torch.stack([result.seg_logits.data for result in model.predict(inputs, samples)])
 
 
 def mmseg_losses(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -39,6 +39,18 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(*layers)
 
 
+class ConvGNReLU(nn.Sequential):
+    """1×1 (or k×k, "same" padding) Conv2d without bias → GroupNorm(``groups``) → ReLU (optional), as mmcv's
+    ``ConvModule`` with ``norm_cfg=dict(type='GN', num_groups=groups)``. (B, C_in, H, W) → (B, C_out, H, W)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, groups: int = 32, relu: bool = True):
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+                                   nn.GroupNorm(groups, out_channels)]
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
 class SeparableConvBNReLU(nn.Sequential):
     """Depthwise-separable conv as mmcv's ``DepthwiseSeparableConvModule``: a depthwise 3×3
     ConvBNReLU (``groups = C_in``, ``dilation``) then a pointwise 1×1 ConvBNReLU.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segfw.constants import AUX_WEIGHT
@@ -39,6 +40,11 @@ class Segmentor(nn.Module):
       gives one entry per term and head: ``loss_ce``, ``loss_dice``, ``loss_aux_ce``, ``loss_aux_dice``.
     - ``align_corners`` (the model-level key): every bilinear resize in the model, this final
       upsampling included, uses it (see :func:`set_align_corners`).
+    - ``test_size_divisor`` (the model-level key, default None): ``forward`` (inference, hence ``predict``,
+      eval and export) pads the images with zeros at the bottom and right to a multiple of it, upsamples the
+      logits to the padded size and crops them back: mmseg's ``test_cfg=dict(size_divisor=32)`` of its
+      SegNeXt configs (its data preprocessor pads the normalised image with 0, ``postprocess_result`` crops).
+      ``losses`` never pads (mmseg pads training crops only to their fixed crop size).
     - ``predict(images, mode, scales, flip, ...) -> class probabilities (B, K, H, W)``.
     - ``class_ids(probabilities (B, K, H, W)) -> (B, H, W) int64``: argmax, or in binary mode
       foreground (1) where its probability is at least ``threshold``.
@@ -60,8 +66,10 @@ class Segmentor(nn.Module):
         side_weights: Mapping[str, float] | None = None,
         threshold: float | None = None,
         align_corners: bool = False,
+        test_size_divisor: int | None = None,
     ):
         super().__init__()
+        self.test_size_divisor = test_size_divisor
         self.backbone, self.neck, self.head, self.loss = backbone, neck, head, loss
         self.aux_head, self.aux_weight, self.align_corners = aux_head, aux_weight, align_corners
         self.side_heads = nn.ModuleDict(dict(side_heads or {}))
@@ -74,8 +82,11 @@ class Segmentor(nn.Module):
         set_align_corners(self, align_corners)
 
     def forward(self, images: Tensor) -> Tensor:
+        height, width = images.shape[-2:]
+        if self.test_size_divisor:
+            images = F.pad(images, (0, -width % self.test_size_divisor, 0, -height % self.test_size_divisor))
         feats = self.neck(self.backbone(images))
-        return resize(self.head(feats), images.shape[-2:], self.align_corners)
+        return resize(self.head(feats), images.shape[-2:], self.align_corners)[..., :height, :width]
 
     def head_outputs(self, images: Tensor) -> dict[str, Tensor]:
         feats = self.backbone(images)
@@ -154,5 +165,5 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     loss = LOSSES.build(loss_node)
     return Segmentor(
         backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", AUX_WEIGHT)), side_heads, side_weights, threshold,
-        bool(cfg.get("align_corners", False)),
+        bool(cfg.get("align_corners", False)), cfg.get("test_size_divisor"),
     )

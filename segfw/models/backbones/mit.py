@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from torch import Tensor, nn
 from segfw.models.drop_path import DropPath
 from segfw.models.feature_spec import FeatureSpec
 from segfw.models.state_dict import load_checked
-from segfw.registry import BACKBONES, ConfigError
+from segfw.registry import BACKBONES
 
 # variant → (embed width of stage 1, blocks per stage); heads 1-2-5-8, sr ratios 8-4-2-1 for all
 VARIANTS = {
@@ -28,6 +27,7 @@ SR_RATIOS = (8, 4, 2, 1)
 PATCH_SIZES = (7, 3, 3, 3)
 STRIDES = (4, 2, 2, 2)
 EPS = 1e-6  # mmseg's LayerNorm eps for MiT
+DOWNLOAD = "https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b0_20220624-7e0fe6dd.pth"
 
 
 class EfficientSelfAttention(nn.Module):
@@ -134,34 +134,15 @@ class MixTransformer(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.out_specs = {f"c{i + 2}": FeatureSpec(embed_dims * HEADS[i], 4 * 2**i) for i in range(len(depths))}
         if pretrained:
-            load_checked(self, pretrained_state(pretrained), f"model.backbone.pretrained={pretrained}")
+            from segfw.models.conversion.mmseg import mmseg_backbone_file
+
+            load_checked(self, mmseg_backbone_file(pretrained, "mit", DOWNLOAD), f"model.backbone.pretrained={pretrained}")
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         out = {}
         for level, stage in zip(self.out_specs, self.stages):
             x = out[level] = stage(x)
         return out
-
-
-def pretrained_state(path: str) -> dict[str, Tensor]:
-    """A local MiT checkpoint in mmseg's naming renamed to :class:`MixTransformer`'s keys."""
-    from segfw.models.conversion.mmseg import MMSEG_BACKBONES
-    from segfw.models.conversion.rules import rename
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(
-            f"model.backbone.pretrained: '{file}' does not exist; download mmseg's ImageNet MiT weights "
-            "(e.g. https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b0_20220624-7e0fe6dd.pth) "
-            "on a machine with internet and give the local path, or null to train from scratch")
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    out = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.").removeprefix("backbone.")
-        new = rename(key, MMSEG_BACKBONES["mit"][1])
-        out[new or key] = value
-    return out
 
 
 def _register(name: str) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from segfw.models.conversion.rules import Rule, rename, shifted
@@ -110,8 +112,30 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"fusion_conv\.", "head.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # SegNeXt's LightHamHead (segnext): squeeze, Hamburger (ham_in conv with bias, NMF, ham_out conv + GN), align
+    "ham": ("hamburger.", [
+        (r"squeeze\.", "head.squeeze."),
+        (r"hamburger\.ham_in\.conv\.", "head.hamburger.ham_in."),
+        (r"hamburger\.ham_out\.", "head.hamburger.ham_out."),
+        (r"hamburger\.ham\.bases$", "head.hamburger.nmf.bases"),  # rand_init=False only
+        (r"align\.", "head.align."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     "fcn": ("convs.", [(pattern, "head." + new) for pattern, new in _FCN]),
 }
+
+
+def _stage(pattern: str, tail: str, shift_last: int = 0) -> Rule:
+    """A rule for mmseg's 1-based ``<module><i>`` keys: ``stages.<i - 1>.`` + ``tail`` formatted with the
+    pattern's other groups (the last one minus ``shift_last``: mmseg's strip branches ``conv<k>_1``/``_2`` → ``.0``/``.1``)."""
+    def replace(match: re.Match) -> str:
+        stage, *rest = match.groups()
+        if shift_last:
+            rest[-1] = str(int(rest[-1]) - shift_last)
+        return f"stages.{int(stage) - 1}." + tail.format(*rest)
+    return pattern, replace
+
+
 # backbone kind → (a key prefix only that backbone has, rules from "backbone." onwards); other backbones
 # (ResNetV1c) already use our names
 MMSEG_BACKBONES: dict[str, tuple[str, list[Rule]]] = {
@@ -125,12 +149,29 @@ MMSEG_BACKBONES: dict[str, tuple[str, list[Rule]]] = {
         (r"layers\.(\d+)\.1\.(\d+)\.", r"stages.\1.blocks.\2."),
         (r"layers\.(\d+)\.2\.", r"stages.\1.norm."),
     ]),
+    # MSCAN (segnext): 1-based patch_embed<i> / block<i> / norm<i> → 0-based stages of segfw.models.backbones.mscan
+    "mscan": ("patch_embed1.proj.0.", [
+        (r"patch_embed1\.proj\.", "stages.0.embed."),
+        _stage(r"patch_embed(\d)\.proj\.", "embed.0."),
+        _stage(r"patch_embed(\d)\.norm\.", "embed.1."),
+        _stage(r"block(\d)\.(\d+)\.attn\.proj_1\.", "blocks.{}.attn.proj_in."),
+        _stage(r"block(\d)\.(\d+)\.attn\.proj_2\.", "blocks.{}.attn.proj_out."),
+        _stage(r"block(\d)\.(\d+)\.attn\.spatial_gating_unit\.conv0\.", "blocks.{}.attn.gate.local."),
+        _stage(r"block(\d)\.(\d+)\.attn\.spatial_gating_unit\.conv(\d)_(\d)\.", "blocks.{}.attn.gate.branches.{}.{}.", 1),
+        _stage(r"block(\d)\.(\d+)\.attn\.spatial_gating_unit\.conv3\.", "blocks.{}.attn.gate.mix."),
+        _stage(r"block(\d)\.(\d+)\.mlp\.fc1\.", "blocks.{}.mlp.0."),
+        _stage(r"block(\d)\.(\d+)\.mlp\.dwconv\.", "blocks.{}.mlp.1."),
+        _stage(r"block(\d)\.(\d+)\.mlp\.fc2\.", "blocks.{}.mlp.3."),
+        _stage(r"block(\d)\.(\d+)\.", "blocks.{}."),
+        _stage(r"norm(\d)\.", "norm."),
+    ]),
 }
 _MODULE_SUFFIXES: list[tuple[str, str]] = [
     (r"\.depthwise_conv\.", ".0."),
     (r"\.pointwise_conv\.", ".1."),
     (r"\.conv\.(weight|bias)$", r".0.\1"),
     (r"\.bn\.(\w+)$", r".1.\1"),
+    (r"\.gn\.(\w+)$", r".1.\1"),  # ConvModule with GroupNorm (LightHamHead)
 ]
 
 
@@ -179,3 +220,18 @@ def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if unknown:
         raise ConfigError(f"mmseg keys with no segfw counterpart: {', '.join(unknown[:4])}" + (" …" if len(unknown) > 4 else ""))
     return out
+
+
+def mmseg_backbone_file(path: str, kind: str, download: str, ignore: tuple[str, ...] = ()) -> dict[str, Tensor]:
+    """A local ImageNet checkpoint of an mmseg backbone (``kind`` a key of :data:`MMSEG_BACKBONES`) renamed to
+    segfw's keys; ``state_dict``/``module.``/``backbone.`` wrappers removed, keys starting with ``ignore`` dropped.
+    A missing file is one line naming ``model.backbone.pretrained`` and ``download`` (an example URL)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(
+            f"model.backbone.pretrained: '{file}' does not exist; download mmseg's ImageNet weights "
+            f"(e.g. {download}) on a machine with internet and give the local path, or null to train from scratch")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    state = strip_prefixes(state.get("state_dict", state), ("module.", "backbone."))
+    rules = MMSEG_BACKBONES[kind][1]
+    return {rename(key, rules) or key: value for key, value in state.items() if not key.startswith(ignore)}
