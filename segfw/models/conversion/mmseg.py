@@ -106,6 +106,15 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"conv_cat\.", "neck.block.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # DNL, ANN, APC, DM (zoo1): the neck is the head's context part (docs/modules.md)
+    "dnl": ("dnl_block.", [
+        (r"dnl_block\.theta\.conv\.", "neck.block.block.attention.query."),
+        (r"dnl_block\.phi\.conv\.", "neck.block.block.attention.key."),
+        (r"dnl_block\.g\.conv\.", "neck.block.block.attention.value."),
+        (r"dnl_block\.conv_out\.", "neck.block.block.project."),
+        (r"dnl_block\.conv_mask\.", "neck.block.block.mask."),
+        *_CONTEXT_STAGE,
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),

