@@ -104,6 +104,15 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"conv_cat\.", "neck.block.fuse."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # PSA (zoo2): PSAHead's collect branch (reduce, attention), distribute branch (_p), proj, bottleneck
+    "psa": ("attention.1.", [
+        (r"reduce\.", "neck.block.branches.0.reduce."),
+        (r"attention\.", "neck.block.branches.0.attention."),
+        (r"reduce_p\.", "neck.block.branches.1.reduce."),
+        (r"attention_p\.", "neck.block.branches.1.attention."),
+        (r"(proj|bottleneck)\.", r"neck.block.\1."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),
