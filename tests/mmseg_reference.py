@@ -52,6 +52,47 @@ def install_mmcv_ops_stand_in() -> None:
 
 install_mmcv_ops_stand_in()
 
+
+class PSAMaskStandIn(torch.nn.Module):
+    """mmcv's ``PSAMask`` (a compiled op) in plain PyTorch, for mmseg's ``PSAHead`` in tests only.
+
+    A line-by-line transcription of mmcv 2.1.0's CPU kernel (``mmcv/ops/csrc/pytorch/cpu/psamask.cpp``,
+    ``psamask_collect_forward`` / ``psamask_distribute_forward``): loops over the feature pixels, each
+    copying its window of the m_h × m_w scores into the (H·W, H, W) buffer; autograd gives the backward.
+    Written independently of segfw's vectorised ``psa_mask`` so that the parity test compares the two.
+    """
+
+    def __init__(self, psa_type: str, mask_size=None):
+        super().__init__()
+        assert psa_type in ("collect", "distribute")
+        self.psa_type, self.mask_size = psa_type, tuple(mask_size)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        n, _, hf, wf = mask.shape
+        hm, wm = self.mask_size
+        half_h, half_w = (hm - 1) // 2, (wm - 1) // 2
+        buffer = mask.new_zeros(n, hf * wf, hf, wf)
+        window = mask.view(n, hm, wm, hf, wf)
+        for h in range(hf):
+            for w in range(wf):
+                hstart, hend = max(0, half_h - h), min(hm, hf + half_h - h)
+                wstart, wend = max(0, half_w - w), min(wm, wf + half_w - w)
+                scores = window[:, hstart:hend, wstart:wend, h, w]  # feature rows hstart+h-half_h ...
+                rows, cols = hstart + h - half_h, wstart + w - half_w
+                if self.psa_type == "collect":  # buffer[n][(row * wf + col)][h][w]
+                    target = buffer.view(n, hf, wf, hf, wf)[:, rows:rows + hend - hstart, cols:cols + wend - wstart, h, w]
+                else:  # buffer[n][h * wf + w][row][col]
+                    target = buffer.view(n, hf, wf, hf, wf)[:, h, w, rows:rows + hend - hstart, cols:cols + wend - wstart]
+                target.copy_(scores)
+        return buffer
+
+
+def install_psamask_stand_in() -> None:
+    """mmseg's ``PSAHead`` builds ``PSAMask`` from ``mmcv.ops``; give it :class:`PSAMaskStandIn` instead."""
+    from mmseg.models.decode_heads import psa_head
+
+    psa_head.PSAMask = PSAMaskStandIn
+
 import mmseg  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
@@ -61,6 +102,7 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+install_psamask_stand_in()
 MMLogger.get_current_instance().setLevel(logging.WARNING)  # init_weights logs every parameter at INFO
 
 CONFIG_ROOT = Path(mmseg.__file__).parent / ".mim" / "configs"

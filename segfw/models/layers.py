@@ -15,6 +15,7 @@ class ConvBNReLU(nn.Sequential):
     """Conv2d → BatchNorm2d → ReLU (ReLU optional). (B, C_in, H, W) → (B, C_out, H', W').
 
     A dilated conv is a :class:`PaddingAwareConv2d` (an ``nn.Conv2d`` with a faster CPU weight gradient).
+    ``padding`` (default: "same", ``dilation·(k − 1)/2``) may be set explicitly (PSANet's 1×1 conv with padding 1).
     """
 
     def __init__(
@@ -26,9 +27,10 @@ class ConvBNReLU(nn.Sequential):
         dilation: int = 1,
         groups: int = 1,
         relu: bool = True,
+        padding: int | None = None,
     ):
         ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        padding = tuple(dilation * (k - 1) // 2 for k in ks)
+        padding = tuple(dilation * (k - 1) // 2 for k in ks) if padding is None else (padding, padding)
         conv = PaddingAwareConv2d if dilation > 1 else nn.Conv2d
         layers: list[nn.Module] = [
             conv(in_channels, out_channels, ks, stride, padding, dilation, groups, bias=False),

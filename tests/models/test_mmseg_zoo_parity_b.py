@@ -15,18 +15,15 @@ import mmseg_reference as mm
 from segfw.models.conversion import convert_state
 
 NUM_CLASSES = 7
-SIZE = (97, 129)
+SIZE, SMALL = (97, 129), (49, 65)  # SMALL (c5 7x9, both odd: PSANet's align_corners path) keeps the added presets' time low
 STANDARD = {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}
-# our preset → (mmseg's configs/_base_/models/<name>.py, its loss names → ours)
+# our preset → (mmseg's configs/_base_/models/<name>.py, its loss names → ours, input size)
 PRESETS = {
-    "isanet_r50-d8": ("isanet_r50-d8", STANDARD),
-    "emanet_r50-d8": ("emanet_r50-d8", STANDARD),
+    "isanet_r50-d8": ("isanet_r50-d8", STANDARD, SIZE),
+    "emanet_r50-d8": ("emanet_r50-d8", STANDARD, SIZE),
+    # mmseg's PSAHead gets mmseg_reference.PSAMaskStandIn (mmcv's compiled PSAMask, transcribed to PyTorch)
+    "psanet_r50-d8": ("psanet_r50-d8", STANDARD, SMALL),
 }
-
-
-@pytest.fixture(scope="module")
-def batch():
-    return mm.random_batch(SIZE, NUM_CLASSES)
 
 
 def build_pair(preset: str, compose):
@@ -36,11 +33,12 @@ def build_pair(preset: str, compose):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_preset_equals_mmseg(preset, compose, batch):
-    images, masks = batch
+def test_preset_equals_mmseg(preset, compose):
+    size = PRESETS[preset][2]
+    images, masks = mm.random_batch(size, NUM_CLASSES)
     reference, ours = build_pair(preset, compose)
 
-    mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *SIZE))
+    mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *size))
 
     # the same dropout masks: both classify in the same order
     mm.assert_same_training_losses(ours, reference, images, masks, PRESETS[preset][1])

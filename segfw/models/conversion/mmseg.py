@@ -115,6 +115,15 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"dnl_block\.conv_mask\.", "neck.block.block.mask."),
         *_CONTEXT_STAGE,
     ]),
+    # PSA (zoo2): PSAHead's collect branch (reduce, attention), distribute branch (_p), proj, bottleneck
+    "psa": ("attention.1.", [
+        (r"reduce\.", "neck.block.branches.0.reduce."),
+        (r"attention\.", "neck.block.branches.0.attention."),
+        (r"reduce_p\.", "neck.block.branches.1.reduce."),
+        (r"attention_p\.", "neck.block.branches.1.attention."),
+        (r"(proj|bottleneck)\.", r"neck.block.\1."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),
