@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ _REASONS = {
     errno.EPERM: "permission denied; choose a folder you may write to",
 }
 
+
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # .<name>.<mkstemp's 8 random characters>.tmp
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -78,6 +81,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """Whether ``path`` is named as :func:`atomic_write`'s temporary files are (``.last.pt.k3j_x9qa.tmp``)."""
+    return path.is_file() and not path.is_symlink() and TEMPORARY_NAME.match(path.name) is not None
+
+
+def sweep_stale_temporaries(*folders: str | Path) -> list[Path]:
+    """Remove the temporary files a killed :func:`atomic_write` left directly in ``folders``; returns them.
+
+    Only call it while no other process may be writing there (e.g. holding the run folder's lock)."""
+    removed = []
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if is_stale_temporary(path):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -126,6 +126,7 @@ class EvalConfig(SavedRunConfig):
     device: str = "auto"
     output: Optional[str] = None
     save_predictions: Optional[str] = None
+    overwrite: bool = False  # replace existing output / save_predictions files
     ignore_index: int = IGNORE_INDEX  # the label the dataset writes for ignored pixels; the metrics skip it
     model: SavedModelConfig = field(default_factory=SavedModelConfig)
     dataset: Any = MISSING
@@ -141,6 +142,7 @@ class InferConfig(SavedRunConfig):
     device: str = "auto"
     input: Optional[str] = None
     output: Optional[str] = None
+    overwrite: bool = False  # replace existing files in output
     alpha: float = 0.5
     model: SavedModelConfig = field(default_factory=SavedModelConfig)
     augment: Any = MISSING
@@ -153,6 +155,7 @@ class ExportConfig(SavedRunConfig):
 
     format: str = "onnx"  # onnx | torchscript
     output: Optional[str] = None
+    overwrite: bool = False  # replace an existing output file
     input_size: list[int] = field(default_factory=lambda: [512, 512])  # [H, W] of the example input
 
 
@@ -228,6 +231,7 @@ class BrowseConfig:
     n: int = 16  # samples in the grid
     split: str = "train"  # train: training pipeline; val: evaluation pipeline (mask at its original size)
     output: str = "browse.png"
+    overwrite: bool = False  # replace an existing output file
     columns: int = 4
     alpha: float = 0.5  # opacity of the label colours
 
@@ -237,6 +241,7 @@ CONVERT_CHECKPOINT_SCHEMA = {
     "from": None,  # mmseg | spnet
     "input": None,
     "output": None,
+    "overwrite": False,  # replace an existing output file
     "ignore_index": IGNORE_INDEX,
     "model": MISSING,
     "dataset": MISSING,

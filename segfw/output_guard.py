@@ -1,13 +1,23 @@
-"""Refuse outputs that would write into a command's own inputs (a dataset, the images being predicted).
+"""Every command's outputs, checked against its inputs and against existing files before any work starts.
 
-Paths are compared resolved (symlinks followed), so ``output=`` through a link into the dataset is
-caught as well; symlinked folders inside an input folder count as part of it.
+A command collects what it reads in an :class:`Inputs` (folders: everything inside them, symlinked
+subfolders included; files: the checkpoint, the input images, and the files of a dataset split, each
+resolved through its symlinks), then checks each path it will write:
+
+- :func:`guard_file`: one output file (``eval output=``, ``export output=``, a grid image);
+- :func:`guard_folder`: a folder and the files it will hold, file by file (``infer output=``,
+  ``eval save_predictions=``), so a per-file symlink cannot lead a write onto an input.
+
+An output resolving to an input, or inside an input folder, is refused; an existing directory where a
+file goes, or a folder that cannot be created or written, is refused; an existing file is only replaced
+with ``overwrite=true`` (and then through :mod:`segfw.atomic_write`). Every refusal is one line naming
+the option, the path and the fix, and nothing has been written.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from segfw.errors import ConfigError
@@ -36,23 +46,125 @@ def _linked_folders(folder: Path, depth: int = LINK_SCAN_DEPTH) -> list[Path]:
     return found
 
 
+def resolve(path: str | Path) -> Path:
+    """``path`` with ``~`` expanded, made absolute and resolved through every symlink (also a dangling one's)."""
+    return Path(path).expanduser().resolve()
+
+
+class Inputs:
+    """What a command reads, resolved: folders (with their symlinked subfolders) and single files, each with the
+    name an error shows ("dataset root", "checkpoint", "input")."""
+
+    def __init__(self) -> None:
+        self.folders: list[tuple[Path, str, str]] = []  # (resolved folder, name, as given)
+        self.files: dict[Path, tuple[str, str]] = {}  # resolved file -> (name, as given)
+
+    def folder(self, path: str | Path | None, name: str, given: str | Path | None = None) -> Inputs:
+        """Protect ``path`` and everything inside it (symlinked subfolders: their targets too); ``given``: what
+        an error shows for it (default ``path``)."""
+        if path:
+            resolved = resolve(path)
+            for protected in [resolved, *(_linked_folders(resolved) if resolved.is_dir() else [])]:
+                self.folders.append((protected, name, str(given or path)))
+        return self
+
+    def file(self, path: str | Path | None, name: str) -> Inputs:
+        """Protect the file ``path`` (its resolved target)."""
+        if path:
+            self.files[resolve(path)] = (name, str(path))
+        return self
+
+    def dataset(self, dataset, name: str = "dataset") -> Inputs:
+        """A dataset split: its root folder, and every image and label file it reads, resolved (a per-file
+        symlink's target is protected wherever it lives)."""
+        self.folder(dataset.root, f"{name} root")
+        for sample in dataset.samples:
+            for path in (sample.image, sample.label):
+                if path.is_symlink():
+                    self.file(path, f"{name} file")
+        return self
+
+    def owner(self, target: Path) -> str | None:
+        """How to name the input that the resolved ``target`` is or lies in, or None when it touches none."""
+        if target in self.files:
+            name, given = self.files[target]
+            return f"is the {name} {given}" + (f" ({target})" if resolve(given) != Path(given).absolute() else "")
+        for folder, name, given in self.folders:
+            if _inside(target, folder):
+                shown = given if folder == Path(given).expanduser().absolute() else f"{given} ({folder})"
+                return f"{'is' if target == folder else 'is inside'} the {name} {shown}"
+        return None
+
+
+def _refuse(option: str, output: str | Path, why: str, fix: str) -> ConfigError:
+    return ConfigError(f"{option}={output} {why}; {fix}")
+
+
+def _check_writable_parent(target: Path, option: str, output: str | Path) -> None:
+    """The nearest existing folder above ``target`` must be a folder this process may write into."""
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _refuse(option, output, f"cannot be written: {parent} is a file, not a folder", f"give {option}= a path in a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise _refuse(option, output, f"cannot be written: the folder {parent} is not writable",
+                      f"give {option}= a path in a folder you may write to")
+
+
+def _check_target(target: Path, option: str, output: str | Path, inputs: Inputs, overwrite: bool) -> None:
+    where = inputs.owner(target)
+    if where:
+        raise _refuse(option, output, f"{where}; writing there could replace your files",
+                      f"give {option}= a path outside it")
+    if target.is_dir():
+        raise _refuse(option, output, "is an existing folder, not a file", f"give {option}= a file path")
+    if target.exists() and not overwrite:
+        raise _refuse(option, output, "already exists", "add overwrite=true to replace it, or give another path")
+    _check_writable_parent(target, option, output)
+
+
+def guard_file(output: str | Path, option: str, inputs: Inputs, overwrite: bool = False) -> Path:
+    """Check the output file ``output`` (the value of ``option``) before any work; returns it (``~`` expanded).
+
+    Refused: the file resolves to one of ``inputs`` or into an input folder; it is an existing folder; it
+    exists and ``overwrite`` is false; its folder cannot be created or written.
+    """
+    _check_target(resolve(output), option, output, inputs, overwrite)
+    return Path(output).expanduser()
+
+
+def guard_folder(output: str | Path, option: str, inputs: Inputs, names: Iterable[str], overwrite: bool = False) -> Path:
+    """Check the output folder ``output`` and each file ``names`` (relative paths) it will hold, every one
+    resolved through symlinks, before any work; returns the folder (``~`` expanded)."""
+    folder = Path(output).expanduser()
+    resolved = resolve(folder)
+    where = inputs.owner(resolved)
+    if where:
+        raise _refuse(option, output, f"{where}; writing there could replace your files", f"give {option}= a path outside it")
+    if resolved.exists() and not resolved.is_dir():
+        raise _refuse(option, output, "is an existing file, not a folder", f"give {option}= a folder path")
+    _check_writable_parent(resolved / "x", option, output)
+    for name in names:
+        target = resolve(folder / name)
+        try:
+            _check_target(target, option, output, inputs, overwrite)
+        except ConfigError as error:
+            raise ConfigError(f"{option}={output}: {name} {str(error).split(' ', 1)[1]}") from None
+    return folder
+
+
 def refuse_output_inside_inputs(output: str | Path, option: str, inputs: Mapping[str, str | Path | None]) -> None:
     """Raise ConfigError when ``output`` is, or is inside, one of ``inputs`` (name → folder or file).
 
     A file input stands for the folder holding it (outputs written beside it could replace it or its
     neighbours). ``option`` is the override the user gave, e.g. ``"output"`` or ``"save_predictions"``.
     """
-    target = Path(output).expanduser().resolve()
+    protected = Inputs()
     for name, given in inputs.items():
-        if not given:
-            continue
-        source = Path(given).expanduser().resolve()
-        folder = source if source.is_dir() or not source.exists() else source.parent
-        for protected in [folder, *(_linked_folders(folder) if folder.is_dir() else [])]:
-            if _inside(target, protected):
-                where = "is" if target == protected else "is inside"
-                shown = f"{given}" if protected == Path(given).expanduser().absolute() else f"{given} ({protected})"
-                raise ConfigError(
-                    f"{option}={output} {where} the {name} {shown}; writing there could replace your files: "
-                    f"give {option}= a path outside it"
-                )
+        if given:
+            source = resolve(given)
+            protected.folder(source if source.is_dir() or not source.exists() else source.parent, name, given)
+    where = protected.owner(resolve(output))
+    if where:
+        raise _refuse(option, output, f"{where}; writing there could replace your files", f"give {option}= a path outside it")

@@ -15,9 +15,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from segfw.atomic_write import atomic_write
 from segfw.data.loader import SkippedSamples, shut_down_on_exit
 from segfw.engine.data import build_eval_loader, build_split, train_stream
 from segfw.errors import ConfigError
+from segfw.output_guard import Inputs, guard_file
 from segfw.visualize import make_grid, overlay, to_uint8_image
 
 
@@ -49,12 +51,14 @@ def sample_tile(image, mask, palette: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def browse(cfg: DictConfig) -> Path:
-    """Write a grid of ``cfg.n`` samples of ``cfg.dataset``'s ``cfg.split`` through the ``cfg.augment`` recipe."""
+    """Write a grid of ``cfg.n`` samples of ``cfg.dataset``'s ``cfg.split`` through the ``cfg.augment`` recipe to
+    ``cfg.output``, checked against the dataset and existing files (``overwrite=true``) before any sample is read."""
     if cfg.split not in ("train", "val"):
         raise ConfigError(f"split must be train or val, got '{cfg.split}'")
     if cfg.n < 1:
         raise ConfigError(f"n must be at least 1, got {cfg.n}")
     dataset = build_split(display_config(cfg), cfg.split)
+    output = guard_file(cfg.output, "output", Inputs().dataset(dataset), bool(cfg.get("overwrite")))
     skipped, tiles = SkippedSamples(), []
     with shut_down_on_exit(sample_batches(dataset, cfg)) as batches:
         flat = (batch for step in batches for batch in (step if isinstance(step, list) else [step]))
@@ -64,9 +68,8 @@ def browse(cfg: DictConfig) -> Path:
                 break
     if not tiles:
         raise ConfigError(f"no usable samples in {dataset.title} split '{cfg.split}' ({skipped.summary()})")
-    output = Path(cfg.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(make_grid(tiles, columns=cfg.columns)).save(output)
+    grid = Image.fromarray(make_grid(tiles, columns=cfg.columns))
+    atomic_write(output, lambda tmp: grid.save(tmp, format=Image.registered_extensions().get(output.suffix.lower(), "PNG")))
     if len(skipped):
         print(skipped.summary())
     return output

@@ -11,29 +11,43 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from segfw.apis.run import Run
-from segfw.atomic_write import write_text
+from segfw.atomic_write import atomic_write, write_text
 from segfw.engine import distributed as dist_utils
 from segfw.engine.data import build_eval_loader, build_split
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import evaluate
 from segfw.errors import ConfigError
-from segfw.output_guard import refuse_output_inside_inputs
+from segfw.output_guard import Inputs, guard_file, guard_folder
 from segfw.metrics import format_table
 
 
 def prediction_writer(dataset, folder: Path):
-    """``on_prediction`` callback writing each prediction as a label PNG in the dataset's official ids."""
+    """``on_prediction`` callback writing each prediction as a label PNG in the dataset's official ids (atomically:
+    a file that is there is replaced whole or not at all)."""
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(pred, batch, i) -> None:
         name = batch["name"][i]
         labels = dataset.encode_prediction(pred.cpu().numpy().astype(np.uint8))
         path = folder / dataset.prediction_filename(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(labels, mode="L").save(path)
+        atomic_write(path, lambda tmp: Image.fromarray(labels, mode="L").save(tmp, format="PNG"))
 
     return write
+
+
+def check_outputs(cfg: DictConfig, dataset, checkpoint: Path, default_output: Path) -> Path:
+    """Check ``output=`` and every file ``save_predictions=`` will hold against the checkpoint, the dataset
+    (root and resolved files) and existing files (see :mod:`segfw.output_guard`), before the evaluation runs;
+    returns the summary's path. The default ``<run>/eval.json`` is the run's latest evaluation and is replaced."""
+    inputs = Inputs().file(checkpoint, "checkpoint").dataset(dataset)
+    overwrite = bool(cfg.get("overwrite"))
+    if cfg.get("save_predictions"):
+        names = [dataset.prediction_filename(sample.name) for sample in dataset.samples]
+        guard_folder(cfg.save_predictions, "save_predictions", inputs, names, overwrite)
+    if cfg.get("output"):
+        return guard_file(cfg.output, "output", inputs, overwrite)
+    return guard_file(default_output, "output", inputs, overwrite=True)
 
 
 def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
@@ -44,14 +58,12 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
     try:
         run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
         settings = run.settings(cfg, overrides)
+        dataset = build_split(settings, "val")
+        output = check_outputs(cfg, dataset, run.checkpoint, run.folder / "eval.json")
         checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes
         model = model.to(memory_format=memory_format(cfg.trainer.channels_last))
         if device.type == "cpu":
             set_cpu_allocator("reuse")
-        dataset = build_split(settings, "val")
-        for option in ("save_predictions", "output"):
-            if cfg.get(option):
-                refuse_output_inside_inputs(cfg.get(option), option, {"dataset root": dataset.root})
         if list(dataset.classes) != classes:
             raise ConfigError(
                 f"the model was trained on {len(classes)} classes ({', '.join(classes[:5])}, ...) but dataset "
@@ -64,7 +76,6 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
         if dist_utils.is_main_process():
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
             print(format_table(result.summary))
-            output = Path(cfg.output) if cfg.get("output") else run.folder / "eval.json"
             write_text(output, json.dumps(result.summary, indent=2))
             print(f"wrote {output}")
         return result.summary

@@ -30,7 +30,9 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from segfw.apis.run import Run
+from segfw.atomic_write import atomic_write
 from segfw.errors import ConfigError
+from segfw.output_guard import Inputs, guard_file
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
@@ -66,33 +68,46 @@ def example_inputs(input_size: Sequence[int]) -> tuple[Tensor, Tensor]:
     return torch.randn(1, 3, height, width, generator=generator), torch.randn(2, 3, *other, generator=generator)
 
 
-def export_model(model: nn.Module, fmt: str, output: str | Path, input_size: Sequence[int]) -> ExportReport:
-    """Write ``model`` (put in eval mode, on CPU) to ``output`` in ``fmt`` and check it (module docstring)."""
+def check_export_settings(fmt: str, input_size: Sequence[int]) -> None:
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt} is not supported; use format=onnx or format=torchscript")
     if len(input_size) != 2 or min(input_size) < 1:
         raise ConfigError(f"input_size={list(input_size)} must be [H, W], e.g. input_size=[512,1024]")
+
+
+def export_model(model: nn.Module, fmt: str, output: str | Path, input_size: Sequence[int]) -> ExportReport:
+    """Write ``model`` (put in eval mode, on CPU) to ``output`` in ``fmt`` and check it (module docstring).
+
+    The file is written and checked under a temporary name, then renamed to ``output``
+    (:func:`segfw.atomic_write.atomic_write`): a failed export or parity check leaves ``output`` as it was."""
+    check_export_settings(fmt, input_size)
     path = Path(output).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
     example, other = example_inputs(input_size)
-    return _export_onnx(model, example, other, path) if fmt == "onnx" else _export_torchscript(model, example, other, path)
+    export = _export_onnx if fmt == "onnx" else _export_torchscript
+    reports: list[ExportReport] = []
+    atomic_write(path, lambda tmp: reports.append(export(model, example, other, path, tmp)))
+    return reports[0]
 
 
 def export_checkpoint(cfg: DictConfig) -> ExportReport:
-    """``tools/export.py``: the model of ``checkpoint`` (or ``run_dir``'s best) to ``output`` in ``format``."""
+    """``tools/export.py``: the model of ``checkpoint`` (or ``run_dir``'s best) to ``output`` in ``format``.
+    The output is checked against the checkpoint and existing files (``overwrite=true``) before the export."""
+    check_export_settings(cfg.format, cfg.input_size)
     run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
-    model = run.build_model("cpu")
     default_name = "model.onnx" if cfg.format == "onnx" else "model.torchscript.pt"
-    output = Path(cfg.output) if cfg.get("output") else run.checkpoint.parent / default_name
+    output = guard_file(cfg.get("output") or run.checkpoint.parent / default_name, "output",
+                        Inputs().file(run.checkpoint, "checkpoint"), bool(cfg.get("overwrite")))
+    model = run.build_model("cpu")
     return export_model(model, cfg.format, output, cfg.input_size)
 
 
-def _export_onnx(model: nn.Module, example: Tensor, other: Tensor, path: Path) -> ExportReport:
+def _export_onnx(model: nn.Module, example: Tensor, other: Tensor, path: Path, file: Path) -> ExportReport:
+    """``path``: the name reported; ``file``: where the graph is written and checked."""
     report = ExportReport(path, "onnx", dynamic=True)
     try:
-        _write_onnx(model, example, path, dynamic=True)
-        run = _onnx_runner(path)
+        _write_onnx(model, example, file, dynamic=True)
+        run = _onnx_runner(file)
         _check(model, run, example, report)
         _check(model, run, other, report)
         return report
@@ -100,17 +115,18 @@ def _export_onnx(model: nn.Module, example: Tensor, other: Tensor, path: Path) -
         reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
     report = ExportReport(path, "onnx", dynamic=False,
                           note=f"dynamic sizes failed ({reason}); re-exported for input {_shape(example)} only")
-    _write_onnx(model, example, path, dynamic=False)
-    _check(model, _onnx_runner(path), example, report)
+    _write_onnx(model, example, file, dynamic=False)
+    _check(model, _onnx_runner(file), example, report)
     return report
 
 
-def _export_torchscript(model: nn.Module, example: Tensor, other: Tensor, path: Path) -> ExportReport:
+def _export_torchscript(model: nn.Module, example: Tensor, other: Tensor, path: Path, file: Path) -> ExportReport:
+    """``path``: the name reported; ``file``: where the trace is written and checked."""
     with _quiet_exporter(), torch.no_grad():
         traced = torch.jit.trace(model, example, check_trace=False)
-    traced.save(str(path))
+    traced.save(str(file))
     report = ExportReport(path, "torchscript", dynamic=True)
-    run = _torchscript_runner(path)
+    run = _torchscript_runner(file)
     _check(model, run, example, report)
     try:
         _check(model, run, other, report)

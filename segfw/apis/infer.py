@@ -19,7 +19,8 @@ from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import memory_format, resolve_device
 from segfw.engine.evaluator import predict_batch
 from segfw.errors import ConfigError
-from segfw.output_guard import refuse_output_inside_inputs
+from segfw.atomic_write import atomic_write
+from segfw.output_guard import Inputs, guard_folder
 from segfw.visualize import overlay
 
 
@@ -36,12 +37,29 @@ def list_images(path: Path) -> list[Path]:
     return images
 
 
+def output_names(image: Path) -> tuple[str, str]:
+    """The files infer writes for ``image``: its label map and its overlay."""
+    return f"{image.stem}.png", f"{image.stem}_overlay.jpg"
+
+
+def check_outputs(cfg: DictConfig, images: list[Path]) -> Path:
+    """The ``output=`` folder, checked file by file against the input folder, the input images (resolved through
+    symlinks), the checkpoint and existing files (``overwrite=true`` replaces them) before any image is read."""
+    source = Path(cfg.input).expanduser()
+    inputs = Inputs().folder(source if source.is_dir() else source.parent, "input", cfg.input)
+    inputs.file(cfg.get("checkpoint"), "checkpoint")
+    for image in images:
+        inputs.file(image, "input image")
+    names = [name for image in images for name in output_names(image)]
+    return guard_folder(cfg.output, "output", inputs, names, bool(cfg.get("overwrite")))
+
+
 def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     """Write ``<stem>.png`` (class ids at the input's size, palette PNG) and ``<stem>_overlay.jpg`` per image."""
     if not (cfg.get("checkpoint") or cfg.get("run_dir")) or not cfg.get("input") or not cfg.get("output"):
         raise ConfigError("usage: tools/infer.py checkpoint=FILE (or run_dir=PATH) input=FILE_OR_DIR output=DIR")
     images = list_images(Path(cfg.input).expanduser())
-    refuse_output_inside_inputs(cfg.output, "output", {"input": cfg.input})
+    output = check_outputs(cfg, images)
     device = resolve_device(cfg.device)
     run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
     settings = run.settings(cfg, overrides)
@@ -50,7 +68,6 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
     if device.type == "cpu":
         set_cpu_allocator("reuse")
     transform = build_transforms(settings.augment, "val")
-    output = Path(cfg.output).expanduser()
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for path in tqdm(images, desc="infer", dynamic_ncols=True):
@@ -59,9 +76,11 @@ def infer_files(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Path]:
         labels = predict_batch(model, tensor, image.shape[:2], settings.test)[0].cpu().numpy().astype(np.uint8)
         label_png = Image.fromarray(labels, mode="P")
         label_png.putpalette(palette.flatten().tolist())
-        label_png.save(output / f"{path.stem}.png")
-        Image.fromarray(overlay(image, labels, palette, cfg.alpha)).save(output / f"{path.stem}_overlay.jpg", quality=90)
-        written.append(output / f"{path.stem}.png")
+        label_name, overlay_name = output_names(path)
+        atomic_write(output / label_name, lambda tmp: label_png.save(tmp, format="PNG"))
+        shown = Image.fromarray(overlay(image, labels, palette, cfg.alpha))
+        atomic_write(output / overlay_name, lambda tmp: shown.save(tmp, format="JPEG", quality=90))
+        written.append(output / label_name)
     print(f"wrote {len(written)} label maps and overlays to {output}")
     return written
 

@@ -23,7 +23,7 @@ from segfw.errors import ConfigError
 
 # Keys that address the tool itself, never the saved run's settings.
 TOOL_KEYS = {"run_dir", "checkpoint", "output", "save_predictions", "input", "device", "alpha", "format",
-             "input_size", "hydra"}
+             "input_size", "overwrite", "hydra"}
 
 
 @dataclass

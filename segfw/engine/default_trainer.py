@@ -230,8 +230,10 @@ class DefaultTrainer(Trainer):
     def run(self) -> dict:
         """Train to ``trainer.max_iters`` and return the final evaluation summary (also in metrics.json).
         Rank 0 also writes ``env.json``, copies its console into ``log.txt`` (:mod:`segfw.engine.run_record`)
-        and builds the loggers of ``trainer.loggers`` (a resumed run continues their records)."""
+        and builds the loggers of ``trainer.loggers`` (a resumed run continues their records). With
+        ``overwrite=true`` the previous run's files are deleted after the checks (config, data, pre-flight)."""
         self.preflight()
+        self.folder.replace_previous_run()  # overwrite=true: only now, with every check passed
         self.folder.write_config(self.cfg)
         if self.main:
             write_environment(self.run_dir / "env.json", self.device)

@@ -47,8 +47,8 @@ def browse(root, output, *extra: str) -> subprocess.CompletedProcess:
 
 
 def test_browse_writes_a_grid_of_augmented_samples(tmp_path):
-    make_ade20k(tmp_path, list(range(151)), counts=(("training", 4),))
-    result = browse(tmp_path, tmp_path / "grid.png", "columns=2")
+    make_ade20k(tmp_path / "ds", list(range(151)), counts=(("training", 4),))
+    result = browse(tmp_path / "ds", tmp_path / "grid.png", "columns=2")  # outside the dataset root (issue 21)
     assert result.returncode == 0, result.stderr
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     tile_w = 2 * 40 + 2  # image | overlay
@@ -73,15 +73,15 @@ def test_browse_shows_the_samples_a_training_run_draws(compose, tmp_path):
 
 
 def test_bad_sample_in_a_worker_stops_the_tool_with_one_line(tmp_path):
-    make_ade20k(tmp_path, [1, 2], counts=(("training", 3),))
-    label = tmp_path / "ADEChallengeData2016" / "annotations" / "training" / "ADE_train_00000002.png"
+    make_ade20k(tmp_path / "ds", [1, 2], counts=(("training", 3),))
+    label = tmp_path / "ds" / "ADEChallengeData2016" / "annotations" / "training" / "ADE_train_00000002.png"
     write_label(label, label_with([1, 200]))
-    result = browse(tmp_path, tmp_path / "grid.png", "dataset.on_bad_sample=fail")
+    result = browse(tmp_path / "ds", tmp_path / "grid.png", "dataset.on_bad_sample=fail")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {label}: label values 200 are not ADE20K ids (expected 0..150, 255)"
     assert not (tmp_path / "grid.png").exists()
 
-    skipped = browse(tmp_path, tmp_path / "grid.png", "dataset.on_bad_sample=skip")  # n=3 > 2 good: reads all
+    skipped = browse(tmp_path / "ds", tmp_path / "grid.png", "dataset.on_bad_sample=skip")  # n=3 > 2 good: reads all
     assert skipped.returncode == 0, skipped.stderr
     assert "skipped 1 bad sample(s)" in skipped.stdout and "label values 200" in skipped.stdout + skipped.stderr
     assert (tmp_path / "grid.png").is_file()

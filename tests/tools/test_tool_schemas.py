@@ -66,7 +66,7 @@ def test_export_refuses_a_training_key_on_the_real_command_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: tools/export.py does not read 'trainer.max_iters' (its keys: checkpoint, format, input_size, output, "
-        "run_dir)"]
+        "overwrite, run_dir)"]
 
 
 SAVED = {
