@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data_layouts import write_image, write_label
-from segfw.data.class_names import parse_class_names, read_class_names
+from segfw.data.datasets.class_names import parse_class_names, read_class_names
 from segfw.data.datasets.folder import FolderDataset
 from segfw.errors import BadSampleError
 

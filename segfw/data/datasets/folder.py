@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from segfw.constants import IGNORE_INDEX, default_palette
-from segfw.data.class_names import read_class_names
+from segfw.data.datasets.class_names import read_class_names
 from segfw.data.datasets.base import Listing, SegmentationDataset, by_stem, pair_samples
 from segfw.errors import BadSampleError, ConfigError
 from segfw.registry import DATASETS
