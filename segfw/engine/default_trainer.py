@@ -23,6 +23,7 @@ from segfw.atomic_write import write_text
 from segfw.constants import TRAINER_HOOKS, TRAINER_LOGGERS
 from segfw.data.datasets.base import SegmentationDataset
 from segfw.data.loader import SkippedSamples
+from segfw.data.split_check import check_split, describe_problems
 from segfw.engine import distributed as dist_utils
 from segfw.engine.best_metric import BestMetric
 from segfw.engine.checkpoint import prune_iteration_checkpoints, restore_rng_states, rng_states, save_checkpoint
@@ -40,7 +41,7 @@ from segfw.engine.run_costs import write_costs
 from segfw.engine.run_dir import RunFolder
 from segfw.engine.run_record import record_console, write_environment
 from segfw.engine.trainer import LossStep, Precision, Trainer
-from segfw.errors import ConfigError, SkippedSample
+from segfw.errors import BadSampleError, ConfigError, SkippedSample
 from segfw.metrics import confusion_csv
 from segfw.models.checkpointing import checkpoint_parts
 from segfw.models.segmentor import Segmentor, build_segmentor
@@ -205,9 +206,23 @@ class DefaultTrainer(Trainer):
         if self.main:
             print(f"resumed from {state['_path']} at iteration {self.iteration}")
 
+    def check_val_split(self) -> None:
+        """Every validation image and label checked from its header and a scan of the label
+        (:func:`segfw.data.split_check.check_split`, on rank 0): a bad one is one line now, not at the first
+        evaluation; with ``dataset.on_bad_sample=skip`` it is a warning (the evaluation skips it)."""
+        problems = dist_utils.broadcast_object(check_split(self.val_set) if self.main else None)
+        if not problems:
+            return
+        message = describe_problems(problems, "val", len(self.val_set))
+        if self.val_set.on_bad_sample != "skip":
+            raise BadSampleError(message)
+        self.say(f"warning: {message.partition('; found by')[0]}: the evaluation will skip them")
+
     def preflight(self) -> None:
-        """The validation set's first sample through the test protocol, before the first training step, so a
-        corrupt validation image or a bad ``test.*`` setting fails now and not at the first evaluation."""
+        """The whole validation split checked (:meth:`check_val_split`), and its first sample run through the
+        test protocol, before the first training step, so a bad validation file or a bad ``test.*`` setting
+        fails now and not at the first evaluation."""
+        self.check_val_split()
         states = rng_states()
         item = self.val_set[0]
         if isinstance(item, SkippedSample):  # on_bad_sample=skip: the evaluation will skip it too
@@ -264,7 +279,11 @@ class DefaultTrainer(Trainer):
                               self.ckpt_dir / "best.pt", self.run_dir / "metrics.json"))
         return summary
 
+    def resume_command(self) -> str:
+        """The shell command that continues this run (see :func:`segfw.engine.console.resume_command`)."""
+        return resume_command(self.run_dir, self.overrides)
+
     def banner(self) -> str:
         params = sum(p.numel() for p in self.model.parameters())
         sizes = {"train": len(self.train_set), "val": len(self.val_set)}
-        return start_banner(self.run_dir, describe_device(self.device), sizes, params, resume_command(self.run_dir, self.overrides))
+        return start_banner(self.run_dir, describe_device(self.device), sizes, params, self.resume_command())

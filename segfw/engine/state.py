@@ -52,7 +52,8 @@ class RunState(TrainerState, Protocol):
     """A run built from a config (:class:`segfw.engine.default_trainer.DefaultTrainer`) also has:
     ``cfg`` (the composed config), ``t`` (``cfg.trainer``), ``classes``, ``val_set`` and ``val_loader``,
     ``run_dir``, ``ckpt_dir``, ``best`` (the best-metric tracker); ``save(best=False)`` writes ``last.pt``
-    (and ``best.pt``), ``model_record()`` is what rebuilds the model."""
+    (and ``best.pt``), ``model_record()`` is what rebuilds the model, ``resume_command()`` the shell command
+    that continues the run."""
 
     cfg: Any
     t: Any
@@ -66,3 +67,5 @@ class RunState(TrainerState, Protocol):
     def save(self, best: bool = False) -> None: ...
 
     def model_record(self) -> dict[str, Any]: ...
+
+    def resume_command(self) -> str: ...

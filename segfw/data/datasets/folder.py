@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from segfw.constants import IGNORE_INDEX, default_palette
+from segfw.data.datasets.class_names import read_class_names
 from segfw.data.datasets.base import Listing, SegmentationDataset, by_stem, pair_samples
 from segfw.errors import BadSampleError, ConfigError
 from segfw.registry import DATASETS
@@ -19,7 +20,8 @@ LAYOUT = (
 
 @DATASETS.register("folder")
 class FolderDataset(SegmentationDataset):
-    """Images and masks paired by file stem; class names from ``classes.txt`` (K = its line count).
+    """Images and masks paired by file stem; class names from ``classes.txt`` (K = its names, see
+    :mod:`segfw.data.class_names`).
 
     Masks hold train ids directly: 0..K-1, and 255 = ignore. ``channels``: the images' channel count
     (4 for RGB + near-infrared TIFFs, ...); ``mean``/``std``: per-channel statistics of the images in
@@ -45,11 +47,7 @@ class FolderDataset(SegmentationDataset):
         classes_file = root / "classes.txt"
         if not classes_file.is_file():
             raise BadSampleError(f"{classes_file}: not found. Expected layout: {LAYOUT}")
-        self.classes = tuple(line.strip() for line in classes_file.read_text().splitlines() if line.strip())
-        if not self.classes:
-            raise BadSampleError(
-                f"{classes_file}: holds no class names; write one name per line, line k naming the class of mask id k"
-            )
+        self.classes = read_class_names(classes_file)  # strict: BOM, blank lines, duplicates, encoding
         self.palette = default_palette(len(self.classes))
         self.channels, self.mean, self.std = int(channels), mean, std
         for key, values in (("mean", mean), ("std", std)):

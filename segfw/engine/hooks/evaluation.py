@@ -11,6 +11,7 @@ from segfw.engine import distributed as dist_utils
 from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
 from segfw.engine.hooks.base import Hook
+from segfw.errors import USER_ERRORS, one_line
 from segfw.metrics import format_table
 from segfw.registry import HOOKS
 
@@ -26,6 +27,22 @@ def evaluate_weights(trainer: RunState, model: nn.Module, num_samples: int = 0) 
                     num_samples=num_samples)
 
 
+def kept_training(trainer: RunState, error: Exception) -> Exception:
+    """After an evaluation failed with ``error``: ``last.pt`` saved (the steps since the last checkpoint are kept,
+    and the run folder with them), and the error to raise; a user's mistake says where the weights are and
+    how to continue once it is fixed."""
+    try:
+        trainer.save()
+    except Exception:  # noqa: BLE001 - the evaluation's error is the one to report
+        return error
+    note = (f"the training up to iteration {trainer.iteration} is saved in {trainer.ckpt_dir / 'last.pt'}; fix "
+            f"this and continue with: {trainer.resume_command()}")
+    if isinstance(error, USER_ERRORS):
+        return type(error)(f"{one_line(error)}; {note}")
+    trainer.say(f"evaluation failed: {note}")
+    return error
+
+
 @HOOKS.register("evaluate")
 class Evaluate(Hook):
     """Sets ``trainer.eval_result`` at every evaluation step (and once before training when a resumed run
@@ -37,7 +54,10 @@ class Evaluate(Hook):
 
     def after_step(self, trainer: RunState) -> None:
         if trainer.is_eval_step:
-            self.evaluate(trainer)
+            try:
+                self.evaluate(trainer)
+            except Exception as error:
+                raise kept_training(trainer, error) from None
 
     def evaluate(self, trainer: RunState) -> None:
         result = evaluate_weights(trainer, trainer.model, trainer.t.num_vis_images)

@@ -35,4 +35,4 @@ class StopOnSignal(Hook):
         self.signals.__exit__(None, None, None)
         if self.stopped:
             trainer.say(f"\nstopped at iteration {trainer.iteration}; saved {trainer.ckpt_dir / 'last.pt'}; continue "
-                        f"with: python tools/train.py run_dir={trainer.run_dir} resume=true")
+                        f"with: {trainer.resume_command()}")
