@@ -60,6 +60,10 @@ class TrainerConfig:
     hooks: list[Any] = field(default_factory=lambda: list(TRAINER_HOOKS))
     extra_hooks: list[Any] = field(default_factory=list)  # appended after trainer.hooks: trainer.extra_hooks=[my_probe]
     loggers: list[Any] = field(default_factory=lambda: list(TRAINER_LOGGERS))  # LOGGERS: tensorboard, jsonl, csv, wandb, mlflow
+    # each hook's and logger's keys by name, composed from configs/trainer/{hook,logger}/<name>.yaml:
+    # trainer.hook.early_stopping.patience=5, trainer.logger.mlflow.tracking_uri=http://localhost:5000
+    hook: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
