@@ -3,16 +3,11 @@ configs/trainer/{hook,logger}/*.yaml reaching the constructors (``trainer.hook.<
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from conftest import REPO, tiny_overrides
 from segfw.config import compose_config
 from segfw.engine.default_trainer import build_hooks, settings
 from segfw.engine.hooks import EarlyStopping, Hook
@@ -77,18 +72,4 @@ def test_yaml_keys_and_overrides_reach_the_constructors(tmp_path):
     group.close()
     assert (tmp_path / "curves.jsonl").is_file() and not (tmp_path / "scalars.jsonl").exists()
 
-
-def test_train_stops_early_and_writes_where_the_logger_keys_say(tmp_path):
-    overrides = tiny_overrides(tmp_path, **{
-        "trainer.max_iters": "4", "trainer.eval_interval": "1", "trainer.extra_hooks": "[early_stopping]",
-        "trainer.hook.early_stopping.patience": "1", "trainer.hook.early_stopping.min_delta": "2.0",
-        "trainer.loggers": "[jsonl,csv]", "trainer.logger.csv.file": "curves.csv"})
-    result = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"), *overrides], cwd=REPO, text=True,
-                            env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"}, capture_output=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    run_dir = tmp_path / "run"
-    assert "early stopping at iteration 2" in result.stdout
-    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["iteration"] == 2
-    steps = [json.loads(line)["step"] for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
-    assert max(steps) == 2
-    assert (run_dir / "curves.csv").is_file() and not (run_dir / "scalars.csv").exists()
+# tools/train.py with trainer.extra_hooks=[..., early_stopping] and its keys: tests/engine/test_extension_points.py
