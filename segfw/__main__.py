@@ -9,6 +9,7 @@ import segfw
 import segfw.engine.hooks  # noqa: F401  (registers the hooks)
 import segfw.engine.loggers  # noqa: F401  (registers the loggers)
 import segfw.engine.optim  # noqa: F401  (registers optimizers and schedulers)
+from segfw.cli import load_plugins
 
 
 def describe(factory) -> str:
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="segfw", description=__doc__)
     parser.add_argument("command", choices=["list"], help="list: print every registered block by kind")
     parser.parse_args(argv)
+    load_plugins()  # $SEGFW_PLUGINS: a user's own components, listed with the others
     print(list_components())
 
 

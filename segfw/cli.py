@@ -51,7 +51,7 @@ def hydra_tool(config_name: str) -> Callable[[Callable], Callable[[], None]]:
     """
     import hydra
 
-    from segfw.config import CONFIG_DIR, register_schemas
+    from segfw.config import CONFIG_DIR, register_schemas, search_path_overrides
 
     def decorate(fn: Callable) -> Callable[[], None]:
         register_schemas()
@@ -60,14 +60,29 @@ def hydra_tool(config_name: str) -> Callable[[Callable], Callable[[], None]]:
 
         @functools.wraps(fn)
         def run() -> None:
+            load_plugins()
             problem = override_problem(config_name, sys.argv[1:], f"tools/{Path(sys.argv[0]).name}")
             if problem:
                 fail(problem)
+            sys.argv += search_path_overrides()  # $SEGFW_CONFIGS: a plugin's YAML files
             app()
 
         return run
 
     return decorate
+
+
+def load_plugins() -> None:
+    """The modules of ``$SEGFW_PLUGINS`` imported (:func:`segfw.autoimport.import_plugins`); a bad name or
+    ``$SEGFW_CONFIGS`` folder is one line."""
+    from segfw.autoimport import import_plugins
+    from segfw.config import config_search_path
+
+    try:
+        import_plugins()
+        config_search_path()
+    except USER_ERRORS as error:
+        fail(one_line(error))
 
 
 def override_problem(config_name: str, argv: Sequence[str], tool: str = "the tool") -> str | None:

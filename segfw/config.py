@@ -8,6 +8,7 @@ everything else is typed here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,58 @@ from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from segfw.constants import IGNORE_INDEX, TRAINER_HOOKS, TRAINER_LOGGERS
+from segfw.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's configs/
+CONFIGS_ENV = "SEGFW_CONFIGS"  # more config folders (os.pathsep-separated), searched after CONFIG_DIR
+
+
+def config_search_path() -> list[Path]:
+    """:data:`CONFIG_DIR`, then the folders of ``$SEGFW_CONFIGS`` (a plugin's YAML files, laid out as configs/:
+    ``optimizer/<name>.yaml``, ``trainer/hook/<name>.yaml``, ...; see :func:`segfw.autoimport.import_plugins`)."""
+    extra = [Path(part).expanduser().resolve() for part in os.environ.get(CONFIGS_ENV, "").split(os.pathsep) if part]
+    for folder in extra:
+        if not folder.is_dir():
+            raise ConfigError(f"{CONFIGS_ENV} names {folder}, which is not a folder; give config folders laid out "
+                              f"as configs/ (optimizer/<name>.yaml, trainer/hook/<name>.yaml, ...)")
+    return [CONFIG_DIR, *extra]
+
+
+def search_path_overrides() -> list[str]:
+    """The Hydra override that adds ``$SEGFW_CONFIGS`` to a tool's config search path (none without it)."""
+    extra = config_search_path()[1:]
+    return [f"hydra.searchpath=[{','.join(f'file://{folder}' for folder in extra)}]"] if extra else []
+
+
+# trainer.<kind>.<name> holds the keys of each component listed in these trainer keys (configs/trainer/<kind>/)
+COMPONENT_LISTS = {"hook": ("hooks", "extra_hooks"), "logger": ("loggers",)}
+
+
+def component_file(kind: str, name: str) -> Path | None:
+    """``trainer/<kind>/<name>.yaml`` (``kind``: hook, logger) in the first folder of the search path holding it."""
+    return next((path for folder in config_search_path() if (path := folder / "trainer" / kind / f"{name}.yaml").is_file()),
+                None)
+
+
+def with_component_settings(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with ``trainer.hook.<name>`` and ``trainer.logger.<name>`` for every listed hook and logger: the
+    keys of its :func:`component_file` under those already set. The built-in ones are composed already; this adds
+    a plugin's (and those of a run saved before the keys existed), so the run's ``config.yaml`` holds every value
+    the run used."""
+    t = cfg.trainer
+    with open_dict(t):
+        for kind, keys in COMPONENT_LISTS.items():
+            for entry in [entry for key in keys for entry in (t.get(key) or [])]:
+                name = entry if isinstance(entry, str) else entry.get("name")
+                path = component_file(kind, name) if isinstance(name, str) else None
+                if path is not None:
+                    if t.get(kind) is None:
+                        t[kind] = {}
+                    t[kind][name] = OmegaConf.merge(OmegaConf.load(path), t[kind].get(name) or {})
+    return cfg
 
 
 @dataclass
@@ -60,6 +108,10 @@ class TrainerConfig:
     hooks: list[Any] = field(default_factory=lambda: list(TRAINER_HOOKS))
     extra_hooks: list[Any] = field(default_factory=list)  # appended after trainer.hooks: trainer.extra_hooks=[my_probe]
     loggers: list[Any] = field(default_factory=lambda: list(TRAINER_LOGGERS))  # LOGGERS: tensorboard, jsonl, csv, wandb, mlflow
+    # each hook's and logger's keys by name, composed from configs/trainer/{hook,logger}/<name>.yaml:
+    # trainer.hook.early_stopping.patience=5, trainer.logger.mlflow.tracking_uri=http://localhost:5000
+    hook: dict[str, Any] = field(default_factory=dict)
+    logger: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -274,4 +326,4 @@ def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfi
     a neck: ``compose_config("train", ["model/neck=ppm"]).model.neck``."""
     register_schemas()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return compose(config_name=config_name, overrides=list(overrides))
+        return compose(config_name=config_name, overrides=[*overrides, *search_path_overrides()])

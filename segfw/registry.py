@@ -64,13 +64,14 @@ class Registry:
             )
         return self._entries[name]
 
-    def node(self, entry: Any, key: str) -> dict[str, Any]:
+    def node(self, entry: Any, key: str, settings: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
         """An entry of a list of components (config key ``key``) as a config node: ``evaluate`` →
-        ``{name: evaluate}``; a ``{name: ..., **kwargs}`` node as it is."""
+        ``{name: evaluate}``; a ``{name: ..., **kwargs}`` node as it is. ``settings``: the configured keys of
+        each component by name (``trainer.hook``, ``trainer.logger``), under the entry's own keys."""
         if isinstance(entry, str):
-            return {"name": entry}
+            entry = {"name": entry}
         if isinstance(entry, Mapping) and "name" in entry:
-            return dict(entry)
+            return {**dict((settings or {}).get(entry["name"]) or {}), **dict(entry)}
         raise ConfigError(f"{key} holds {entry!r}; give a {self.kind} name ({', '.join(self.names())}) "
                           f"or a node {{name: <{self.kind}>, ...}}")
 

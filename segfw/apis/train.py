@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from segfw.apis.run import merge_run_config
+from segfw.config import with_component_settings
 from segfw.engine import distributed as dist_utils
 from segfw.engine.checkpoint import load_checkpoint, newest_checkpoint
 from segfw.engine.config_checks import check_train_config
@@ -55,6 +56,7 @@ def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
             if cfg.resume:
                 cfg, state = resumed_config(cfg, folder, overrides)
                 check_train_config(cfg)
+            cfg = with_component_settings(cfg)  # a plugin hook's or logger's YAML keys, saved with the run
             return DefaultTrainer(cfg, device, folder, state, overrides or ()).run()
     finally:
         dist_utils.shutdown_distributed()

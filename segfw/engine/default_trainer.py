@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,11 +102,20 @@ def build_training(cfg: DictConfig, device: torch.device) -> TrainingParts:
     return TrainingParts(train_set, val_set, val_loader, model, step, optimizer, scheduler, precision)
 
 
-def build_hooks(entries: Iterable[Any], trainer: Any) -> list[Hook]:
+def build_hooks(entries: Iterable[Any], trainer: Any, settings: Mapping[str, Mapping] | None = None) -> list[Hook]:
     """The hooks ``entries`` name (names or ``{name: ..., **kwargs}`` nodes), each given ``trainer`` when its
-    constructor takes it; a factory may return None (e.g. ``ema`` with ``trainer.ema.enabled=false``)."""
-    built = [HOOKS.build(HOOKS.node(entry, "trainer.hooks"), trainer=trainer) for entry in entries]
+    constructor takes it; a factory may return None (e.g. ``ema`` with ``trainer.ema.enabled=false``).
+    ``settings``: each hook's keys by name (``trainer.hook.<name>``, from ``configs/trainer/hook/<name>.yaml``),
+    under an entry's own keys."""
+    built = [HOOKS.build(HOOKS.node(entry, "trainer.hooks", settings), trainer=trainer) for entry in entries]
     return [hook for hook in built if hook is not None]
+
+
+def settings(node: Any, key: str) -> dict:
+    """``node.<key>`` (``trainer.hook``, ``trainer.logger``: each component's keys by name) as a plain dict
+    (empty when the node lacks it: a run saved before the key existed)."""
+    value = node.get(key)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else dict(value or {})
 
 
 def listed(node: Any, key: str, default: Sequence[str]) -> list:
@@ -144,7 +153,8 @@ class DefaultTrainer(Trainer):
         self.start_iter = self.iteration
         self.data = build_train_stream(self.train_set, cfg, start_batch=self.iteration * self.accumulate)
         # after resuming: the weight average starts from these weights
-        self.hooks = build_hooks([*listed(t, "hooks", TRAINER_HOOKS), *listed(t, "extra_hooks", ())], self)
+        self.hooks = build_hooks([*listed(t, "hooks", TRAINER_HOOKS), *listed(t, "extra_hooks", ())], self,
+                                 settings(t, "hook"))
         if resume_state is not None:
             saved = resume_state.get("hooks", {})
             for hook in self.hooks:
@@ -253,7 +263,8 @@ class DefaultTrainer(Trainer):
         if self.main:
             write_environment(self.run_dir / "env.json", self.device)
         self.logger = build_loggers(listed(self.t, "loggers", TRAINER_LOGGERS), self.run_dir,
-                                    resume=bool(self.cfg.get("resume")), enabled=self.main)
+                                    resume=bool(self.cfg.get("resume")), enabled=self.main,
+                                    settings=settings(self.t, "logger"))
         with record_console(self.run_dir / "log.txt", enabled=self.main):
             try:
                 self.logger.config(OmegaConf.to_container(self.cfg, resolve=True))

@@ -26,6 +26,7 @@ class TrainerState(Protocol):
     - ``eval_result``: the latest :class:`~segfw.engine.evaluator.EvalResult` of the trained weights (set by
       the evaluation hook);
     - ``finished`` (in ``after_train``): whether the loop reached ``max_iters``;
+    - ``stop``: a hook sets it to end the loop after the current step (early stopping);
     - ``model`` (the plain module, never the DDP wrapper), ``optimizer``, ``device``, ``amp_dtype``;
     - ``logger``: the run's loggers (:class:`~segfw.engine.loggers.group.LoggerGroup`; empty off rank 0);
     - ``main``: whether this is rank 0; ``say(text)`` prints on rank 0.
@@ -38,6 +39,7 @@ class TrainerState(Protocol):
     is_eval_step: bool
     eval_result: EvalResult | None
     finished: bool
+    stop: bool
     model: nn.Module
     optimizer: torch.optim.Optimizer
     device: torch.device

@@ -92,7 +92,7 @@ class Trainer:
         self.main = dist_utils.is_main_process()
         self.iteration = self.start_iter = start_iter
         self.losses: dict[str, float] = {}  # the step's state, read by the hooks (see segfw.engine.state)
-        self.lr, self.is_eval_step, self.finished = 0.0, False, False
+        self.lr, self.is_eval_step, self.finished, self.stop = 0.0, False, False, False
         self.eval_result = None
         self.train_seconds = 0.0
         self._loader_iter: Iterator | None = None
@@ -150,8 +150,8 @@ class Trainer:
         return logged
 
     def run(self) -> None:
-        """Hooks before training, then per step ``before_step``, one optimizer step, ``after_step``;
-        ``after_train`` (reverse order) also when the loop ends early."""
+        """Hooks before training, then per step ``before_step``, one optimizer step, ``after_step`` (until
+        ``max_iters``, or a hook sets ``stop``); ``after_train`` (reverse order) also when the loop ends early."""
         bar = tqdm(total=self.max_iters, initial=self.iteration, disable=not (self.main and self.progress),
                    desc="train", dynamic_ncols=True)
         reset_peak_memory(self.device)
@@ -161,7 +161,7 @@ class Trainer:
                 hook.before_train(self)
             self._loader_iter = iter(self.data)  # starts the workers once the hooks caught the signals
             batches = self.batches(self._loader_iter)
-            while self.iteration < self.max_iters:
+            while self.iteration < self.max_iters and not self.stop:
                 for hook in self.hooks:
                     hook.before_step(self)
                 step_tic = time.perf_counter()
@@ -177,7 +177,7 @@ class Trainer:
                     hook.after_step(self)
                 if self.is_eval_step:
                     bar.unpause()  # the bar's rate and ETA count training time only
-            self.finished = True
+            self.finished = self.iteration >= self.max_iters
         finally:
             bar.close()
             try:

@@ -4,6 +4,7 @@ from segfw.autoimport import import_submodules
 
 from segfw.engine.hooks.base import Hook
 from segfw.engine.hooks.checkpoints import SaveCheckpoints
+from segfw.engine.hooks.early_stopping import EarlyStopping
 from segfw.engine.hooks.ema import EMA, WeightAverage
 from segfw.engine.hooks.evaluation import Evaluate, evaluate_weights
 from segfw.engine.hooks.scalars import WriteScalars
@@ -11,5 +12,5 @@ from segfw.engine.hooks.stop import StopOnSignal
 
 import_submodules(__name__, __path__)
 
-__all__ = ["EMA", "Evaluate", "Hook", "SaveCheckpoints", "StopOnSignal", "WeightAverage", "WriteScalars",
+__all__ = ["EMA", "EarlyStopping", "Evaluate", "Hook", "SaveCheckpoints", "StopOnSignal", "WeightAverage", "WriteScalars",
            "evaluate_weights"]

@@ -78,15 +78,17 @@ class LoggerGroup:
             logger.close()
 
 
-def build_loggers(entries: Iterable[Any], run_dir: Path, resume: bool = False, enabled: bool = True) -> LoggerGroup:
+def build_loggers(entries: Iterable[Any], run_dir: Path, resume: bool = False, enabled: bool = True,
+                  settings: Mapping[str, Mapping] | None = None) -> LoggerGroup:
     """The loggers ``entries`` (``trainer.loggers``) name, writing into ``run_dir``; none when not ``enabled``
-    (every rank but 0). ``resume``: continue the run's existing records (``resume=true``)."""
+    (every rank but 0). ``resume``: continue the run's existing records (``resume=true``). ``settings``: each
+    logger's keys by name (``trainer.logger.<name>``, from ``configs/trainer/logger/<name>.yaml``)."""
     if not enabled:
         return LoggerGroup()
     group = LoggerGroup()
     try:
         for entry in entries:
-            group.loggers.append(LOGGERS.build(LOGGERS.node(entry, "trainer.loggers"), run_dir=Path(run_dir), resume=resume))
+            group.loggers.append(LOGGERS.build(LOGGERS.node(entry, "trainer.loggers", settings), run_dir=Path(run_dir), resume=resume))
     except BaseException:
         group.close()
         raise
