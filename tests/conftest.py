@@ -47,6 +47,32 @@ def tiny_overrides(tmp: Path, **extra: str) -> list[str]:
     return [f"{k}={v}" for k, v in values.items()]
 
 
+def folder_overrides(tmp: Path, root: Path, **extra: str) -> list[str]:
+    """:func:`tiny_overrides` on the folder dataset ``root`` (default one step, one evaluation) into ``tmp/run``."""
+    values = {"trainer.max_iters": "1", "trainer.eval_interval": "1", "trainer.crop_size": "[16,16]", **extra}
+    kept = [o for o in tiny_overrides(tmp, **values) if not o.startswith("dataset.")]
+    return [*kept, "dataset=folder", f"dataset.root={root}"]
+
+
+@pytest.fixture(scope="session")
+def finished_folder_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(a folder dataset made by ``data_layouts.make_folder``, a finished one-step run on it), made once per
+    session (tests/guarantees); never change them, copy them."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from data_layouts import make_folder
+    from segfw.apis.train import train
+    from segfw.config import register_schemas
+
+    tmp = tmp_path_factory.mktemp("finished_folder_run")
+    root = make_folder(tmp / "ds")
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        train(hydra_compose("train", folder_overrides(tmp, root)))
+    return root, tmp / "run"
+
+
 @pytest.fixture
 def compose():
     """``compose(config_name, overrides)`` → the composed config, as the tools would see it."""

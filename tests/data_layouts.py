@@ -133,3 +133,17 @@ def make_coco_stuff(root: Path, raw_ids: list[int], converted: bool) -> dict[str
             labels[name] = label_with(raw_ids, seed=len(labels))
             write_label(root / "annotations" / split / f"{name}{suffix}", labels[name])
     return labels
+
+
+FOLDER_CLASSES = ("background", "road", "car")
+
+
+def make_folder(root: Path, counts: dict[str, int] | None = None, size: tuple[int, int] = (24, 32)) -> Path:
+    """The folder layout: ``root/images/<split>/sNN.png``, ``root/masks/<split>/sNN.png`` (ids 0..2, every id in
+    every mask), ``root/classes.txt``; ``counts``: images per split (default 2 train, 2 val)."""
+    for split, count in (counts or {"train": 2, "val": 2}).items():
+        for i in range(count):
+            write_image(root / "images" / split / f"s{i:02d}.png", size, seed=i)
+            write_label(root / "masks" / split / f"s{i:02d}.png", label_with(list(range(len(FOLDER_CLASSES))), size, seed=i))
+    (root / "classes.txt").write_text("\n".join(FOLDER_CLASSES) + "\n")
+    return root

@@ -1,32 +1,11 @@
-"""Shared by tests/guarantees: a small folder dataset, a one-step training on it, byte+mtime snapshots."""
+"""Shared by tests/guarantees: byte+mtime snapshots, copies of the finished run (fixture ``finished_folder_run``
+in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
-
-from conftest import tiny_overrides
-from data_layouts import label_with, write_image, write_label
-
-CLASSES = ("background", "road", "car")
-SIZE = (24, 32)
-
-
-def folder_dataset(root: Path, counts: dict[str, int] | None = None) -> Path:
-    """``root/images/<split>/sNN.png``, ``root/masks/<split>/sNN.png`` (ids 0..2), ``root/classes.txt``."""
-    for split, count in (counts or {"train": 2, "val": 2}).items():
-        for i in range(count):
-            write_image(root / "images" / split / f"s{i:02d}.png", SIZE, seed=i)
-            write_label(root / "masks" / split / f"s{i:02d}.png", label_with(list(range(len(CLASSES))), SIZE, seed=i))
-    (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")
-    return root
-
-
-def train_overrides(tmp: Path, root: Path, **extra: str) -> list[str]:
-    """tiny_overrides on the folder dataset ``root`` (one step, one evaluation) into ``tmp/run``."""
-    values = {"trainer.max_iters": "1", "trainer.eval_interval": "1", "trainer.crop_size": "[16,16]", **extra}
-    kept = [o for o in tiny_overrides(tmp, **values) if not o.startswith("dataset.")]
-    return [*kept, "dataset=folder", f"dataset.root={root}"]
 
 
 def snapshot(*folders: Path) -> dict[str, tuple[bytes, int]]:
@@ -39,3 +18,8 @@ def snapshot(*folders: Path) -> dict[str, tuple[bytes, int]]:
             elif path.is_symlink():
                 found[str(path)] = (os.readlink(path).encode(), 0)
     return found
+
+
+def copy_run(finished_folder_run: tuple[Path, Path], tmp_path: Path) -> Path:
+    """A copy of the finished run at ``tmp_path/run`` (where :func:`train_overrides` points run_dir)."""
+    return Path(shutil.copytree(finished_folder_run[1], tmp_path / "run", symlinks=True))

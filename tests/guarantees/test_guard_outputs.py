@@ -7,30 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS
-from guard_helpers import folder_dataset, snapshot, train_overrides
+from data_layouts import make_folder
+from guard_helpers import snapshot
 from segfw.apis import evaluate as evaluate_api
 from segfw.apis.browse import browse
 from segfw.apis.evaluate import evaluate_checkpoint
 from segfw.apis.export import export_checkpoint
 from segfw.apis.infer import infer_files
-from segfw.apis.train import train
 from segfw.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
-    """(a folder dataset, the checkpoint of a one-step run on it)."""
-    from hydra import compose, initialize_config_dir
-
-    from segfw.config import register_schemas
-
-    tmp = tmp_path_factory.mktemp("guard_outputs")
-    root = folder_dataset(tmp / "ds")
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
-        train(compose("train", train_overrides(tmp, root)))
-    return root, tmp / "run" / "checkpoints" / "best.pt"
+@pytest.fixture
+def trained(finished_folder_run) -> tuple[Path, Path]:
+    """(a folder dataset, the best checkpoint of a finished run on it); neither may be changed."""
+    return finished_folder_run[0], finished_folder_run[1] / "checkpoints" / "best.pt"
 
 
 def evaluate(compose, checkpoint: Path, root: Path, *extra: str) -> dict:
@@ -86,7 +76,7 @@ def test_export_refuses_to_replace_an_existing_file_without_overwrite(compose, t
 def test_infer_refuses_an_output_that_its_input_symlinks_point_into(compose, trained, tmp_path):
     """input= a folder of per-file symlinks to the images in output= (issue 21, defect 2)."""
     _, best = trained
-    photos = folder_dataset(tmp_path / "photos", {"val": 2}) / "images" / "val"
+    photos = make_folder(tmp_path / "photos", {"val": 2}) / "images" / "val"
     links = tmp_path / "links"
     links.mkdir()
     for photo in photos.iterdir():
@@ -100,7 +90,7 @@ def test_infer_refuses_an_output_that_its_input_symlinks_point_into(compose, tra
 
 def test_infer_replaces_existing_files_only_with_overwrite(compose, trained, tmp_path):
     _, best = trained
-    photos = folder_dataset(tmp_path / "photos", {"val": 1}) / "images" / "val"
+    photos = make_folder(tmp_path / "photos", {"val": 1}) / "images" / "val"
     out = tmp_path / "out"
     out.mkdir()
     (out / "s00_overlay.jpg").write_bytes(b"mine")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,51 +12,32 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CONFIGS, REPO
-from guard_helpers import folder_dataset, snapshot, train_overrides
+from conftest import REPO, folder_overrides
+from guard_helpers import copy_run, snapshot
 from segfw.apis.train import train
 from segfw.errors import BadSampleError, ConfigError
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Path, Path]:
-    """(a folder dataset, a finished one-step run on it)."""
-    from hydra import compose, initialize_config_dir
-
-    from segfw.config import register_schemas
-
-    tmp = tmp_path_factory.mktemp("guard_run_folder")
-    root = folder_dataset(tmp / "ds")
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
-        train(compose("train", train_overrides(tmp, root)))
-    return root, tmp / "run"
-
-
-def copy_run(finished, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(finished[1], tmp_path / "run", symlinks=True))
-
-
-def test_overwrite_with_a_mistyped_dataset_root_deletes_nothing(compose, finished, tmp_path):
+def test_overwrite_with_a_mistyped_dataset_root_deletes_nothing(compose, finished_folder_run, tmp_path):
     """Defect 4: the launch fails on ``classes.txt: not found``; best.pt, last.pt and every other file stay."""
-    root, _ = finished
-    run = copy_run(finished, tmp_path)
+    root, _ = finished_folder_run
+    run = copy_run(finished_folder_run, tmp_path)
     before = snapshot(run)
     assert (run / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
-    overrides = train_overrides(tmp_path, Path(f"{root}_typo"), overwrite="true")
+    overrides = folder_overrides(tmp_path, Path(f"{root}_typo"), overwrite="true")
     with pytest.raises(BadSampleError, match=r"classes.txt: not found"):
         train(compose("train", overrides))
     assert snapshot(run) == before
 
 
-def test_overwrite_replaces_the_whole_run_so_curves_never_mix(compose, finished, tmp_path):
+def test_overwrite_replaces_the_whole_run_so_curves_never_mix(compose, finished_folder_run, tmp_path):
     """Defect 4: the old TensorBoard events and scalars.jsonl records do not survive into the new run."""
-    root, _ = finished
-    run = copy_run(finished, tmp_path)
+    root, _ = finished_folder_run
+    run = copy_run(finished_folder_run, tmp_path)
     old_events = {p.name for p in run.glob("events.out.tfevents.*")}
     assert old_events and (run / "scalars.jsonl").is_file()
     (run / "checkpoints" / "iter_0000009.pt").write_bytes(b"a checkpoint of the old run")
-    train(compose("train", train_overrides(tmp_path, root, overwrite="true")))
+    train(compose("train", folder_overrides(tmp_path, root, overwrite="true")))
     events = {p.name for p in run.glob("events.out.tfevents.*")}
     assert events and not events & old_events
     steps = [json.loads(line)["step"] for line in (run / "scalars.jsonl").read_text().splitlines()]
@@ -67,19 +47,19 @@ def test_overwrite_replaces_the_whole_run_so_curves_never_mix(compose, finished,
 
 
 @pytest.mark.parametrize("inside", [".", "masks", "masks/train/new"])
-def test_a_run_dir_at_or_inside_the_dataset_is_refused(compose, finished, tmp_path, inside):
+def test_a_run_dir_at_or_inside_the_dataset_is_refused(compose, finished_folder_run, tmp_path, inside):
     """Defect 12: ``run_dir=`` the dataset root, its masks folder, or a new folder inside it."""
-    root, _ = finished
+    root, _ = finished_folder_run
     before = snapshot(root)
     run_dir = root / inside
     with pytest.raises(ConfigError, match=r"run_dir=.* the dataset root .*give run_dir= a folder outside the dataset"):
-        train(compose("train", train_overrides(tmp_path, root, run_dir=str(run_dir))))
+        train(compose("train", folder_overrides(tmp_path, root, run_dir=str(run_dir))))
     assert snapshot(root) == before and not (root / "masks" / "train" / "new").exists()
 
 
-def test_a_folder_that_is_not_a_run_keeps_its_config_yaml(compose, finished, tmp_path):
+def test_a_folder_that_is_not_a_run_keeps_its_config_yaml(compose, finished_folder_run, tmp_path):
     """Defect 12: an existing folder that is not a run is refused in one line instead of getting a new config.yaml."""
-    root, _ = finished
+    root, _ = finished_folder_run
     mine = tmp_path / "project"
     mine.mkdir()
     (mine / "config.yaml").write_text("my: own settings\n")
@@ -87,7 +67,7 @@ def test_a_folder_that_is_not_a_run_keeps_its_config_yaml(compose, finished, tmp
     before = snapshot(mine)
     for extra in ({}, {"overwrite": "true"}):
         with pytest.raises(ConfigError, match=r"holds files that are not a segfw run \(config.yaml, notes.txt\)"):
-            train(compose("train", train_overrides(tmp_path, root, run_dir=str(mine), **extra)))
+            train(compose("train", folder_overrides(tmp_path, root, run_dir=str(mine), **extra)))
     assert snapshot(mine) == before
 
 
