@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segfw.constants import IGNORE_INDEX
+from segfw.constants import IGNORE_INDEX, NO_DISTANCE
 from segfw.data.datasets.folder import FolderDataset
 from segfw.data.datasets.synthetic import default_cache_dir, generate
 from segfw.errors import ConfigError, SkippedSample
@@ -48,7 +48,6 @@ GENERATOR_VERSION = 1
 # Mean pixel fraction of each family (and fraction of scenes holding it), default knobs at 256x256,
 # measured over 200 scenes (a test checks 40): background is the rest (about 91 %).
 FREQUENCIES = {"row": 0.035, "column": 0.033, "global": 0.0068, "region": 0.0066, "local": 0.009}
-NO_DISTANCE = 65535
 CLASSES = ("background", "row_a", "row_b", "column_a", "column_b", "global_a", "global_b",
            "region_a", "region_b", "local_a", "local_b")
 FAMILIES = {"row": (1, 2), "column": (3, 4), "global": (5, 6), "region": (7, 8), "local": (9, 10)}
