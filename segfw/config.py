@@ -227,6 +227,23 @@ class BenchmarkConfig:
 
 
 @dataclass
+class ReceptiveFieldConfig:
+    """``tools/receptive_field.py``."""
+
+    model: Any = MISSING
+    ignore_index: int = IGNORE_INDEX  # what the preset's loss ignores (the loss is built, never used)
+    input: list[int] = field(default_factory=lambda: [256, 256])  # [H, W]
+    checkpoint: Optional[str] = None
+    output: Optional[str] = "receptive_field"
+    overwrite: bool = False
+    erf: bool = True
+    inputs: int = 2
+    positions: int = 3
+    seed: int = 0
+    num_classes: int = 19
+
+
+@dataclass
 class GpuCheckLimits:
     """Seconds each part of ``tools/gpu_check.py`` may run (``train``: per preset)."""
 
@@ -307,6 +324,7 @@ SCHEMAS = {
     "infer": InferConfig,
     "export": ExportConfig,
     "benchmark": BenchmarkConfig,
+    "receptive_field": ReceptiveFieldConfig,
     "gpu_check": GpuCheckConfig,
     "browse": BrowseConfig,
     "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,

@@ -32,3 +32,5 @@ def default_palette(num_classes: int) -> np.ndarray:
             label >>= 3
         palette[k] = colour
     return palette
+
+NO_DISTANCE = 65535  # a pixel without deciding evidence in a dataset's distance map (context_arena)

@@ -30,6 +30,7 @@ FLOORS = {
     "segfw": (2, 9),  # only the package's __init__ (exact match): the plain-module facade over floor 2
     "segfw.visualize": (2, 0),
     "segfw.metrics": (2, 0),
+    "segfw.distance_metrics": (2, 0),
     "segfw.losses": (2, 0),
     "segfw.data.io": (2, 0),
     "segfw.data.loader": (2, 0),

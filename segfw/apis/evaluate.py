@@ -12,6 +12,7 @@ from PIL import Image
 
 from segfw.apis.run import Run
 from segfw.atomic_write import atomic_write, write_text
+from segfw.distance_metrics import format_distance_table
 from segfw.engine import distributed as dist_utils
 from segfw.engine.data import build_eval_loader, build_split
 from segfw.engine.cpu_allocator import set_cpu_allocator
@@ -76,6 +77,8 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
         if dist_utils.is_main_process():
             print(f"{checkpoint} on {settings.dataset.name} ({len(dataset)} images, test.mode={settings.test.mode})")
             print(format_table(result.summary))
+            if "distance" in result.summary:
+                print(format_distance_table(result.summary))
             write_text(output, json.dumps(result.summary, indent=2))
             print(f"wrote {output}")
         return result.summary

@@ -125,7 +125,8 @@ def model_from_state(state: dict[str, Any], device: torch.device | str = "cpu"):
 
     cfg = OmegaConf.create(state["config"])
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg["backbone"]["pretrained"] = None  # the checkpoint holds the weights
+    if "pretrained" in model_cfg["backbone"]:  # lite_resnet has no such key
+        model_cfg["backbone"]["pretrained"] = None  # the checkpoint holds the weights
     model = build_segmentor(model_cfg, num_classes=len(state["classes"]))
     try:
         model.load_state_dict(state["model"])

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from segfw.atomic_write import write_text
+from segfw.distance_metrics import flat_scores
 from segfw.constants import TRAINER_HOOKS, TRAINER_LOGGERS
 from segfw.data.datasets.base import SegmentationDataset
 from segfw.data.loader import SkippedSamples
@@ -285,7 +286,8 @@ class DefaultTrainer(Trainer):
             write_text(self.run_dir / "confusion.csv", confusion_csv(self.eval_result.confusion, self.classes))
             hparams = {k: v for k, v in flatten(OmegaConf.to_container(self.cfg, resolve=True)).items()
                        if k.split(".")[0] in ("model", "optimizer", "trainer", "dataset", "seed")}
-            self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"]})
+            self.logger.hparams(hparams, {"mIoU": summary["mIoU"], "mAcc": summary["mAcc"], "aAcc": summary["aAcc"],
+                                          **flat_scores(summary)})  # + the families' scores (context_arena)
             print(end_summary(self.best.name, self.best.value, self.best.iteration, self.run_dir,
                               self.ckpt_dir / "best.pt", self.run_dir / "metrics.json"))
         return summary

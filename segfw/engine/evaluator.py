@@ -14,6 +14,7 @@ from tqdm import tqdm
 from segfw.data.loader import SkippedSamples
 from segfw.engine.device import autocast
 from segfw.engine.distributed import is_main_process
+from segfw.distance_metrics import DistanceScores, family_scores
 from segfw.metrics import ConfusionMatrix
 from segfw.models.inference import WINDOW_BATCH
 from segfw.models.layers import resize
@@ -52,10 +53,13 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     Ground truth stays at its original resolution: predictions are resized to each mask before
     scoring. ``on_prediction(pred (H, W) int64, batch, i)`` is called per image when given (e.g.
     to write prediction files). The first ``num_samples`` images are returned for visualisation.
+    A dataset with class families and distance maps (:mod:`segfw.distance_metrics`) adds ``family_mIoU``
+    and ``distance`` (per family and distance bin) to the summary.
     """
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(len(class_names), device, loader.dataset.ignore_index)
+    by_distance = DistanceScores.for_dataset(loader.dataset, len(class_names), device)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     skipped = SkippedSamples()
     bar = tqdm(desc="eval", total=len(loader.sampler), unit="img", leave=False, disable=not is_main_process(),
@@ -66,6 +70,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
         masks = batch["mask"].to(device, non_blocking=True)
         preds = predict_batch(model, images, masks.shape[-2:], test, amp_dtype)
         matrix.update(preds, masks)
+        if by_distance is not None and "distance" in batch:
+            by_distance.update(preds, masks, batch["distance"].to(device, non_blocking=True))
         bar.update(preds.shape[0])
         for i in range(preds.shape[0]):
             if on_prediction is not None:
@@ -79,4 +85,8 @@ def evaluate(model, loader, class_names: Sequence[str], device: torch.device, te
     if len(skipped) and is_main_process():
         print(skipped.summary())
     model.train(was_training)
-    return EvalResult(matrix.summary(class_names), matrix.matrix.cpu(), samples)
+    summary = matrix.summary(class_names)
+    if by_distance is not None:  # a dataset with class families and distance maps (context_arena)
+        by_distance.all_reduce()
+        summary.update(family_scores(summary, loader.dataset.families, class_names), **by_distance.summary(class_names))
+    return EvalResult(summary, matrix.matrix.cpu(), samples)

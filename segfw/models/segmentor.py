@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -125,6 +127,18 @@ class Segmentor(nn.Module):
         return (probabilities[:, 1] >= self.threshold).long()
 
 
+@contextlib.contextmanager
+def _seeded(init_seed: int | None, part: int):
+    """With ``init_seed`` set: run the block under its own CPU generator seeded from ``(init_seed, part)``,
+    leaving the global RNG as it was; without it: nothing (the global RNG, as always)."""
+    if init_seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(init_seed) * 16 + part)
+        yield
+
+
 def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     """Build a :class:`Segmentor` from a ``model`` config node.
 
@@ -138,6 +152,12 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     (:func:`adapt_input_channels`, pretrained RGB filters kept). Binary mode: ``binary: true`` with a
     two-class dataset (background, foreground) builds one-channel heads, and ``threshold`` (default
     0.5) turns the foreground probability into class ids at evaluation.
+
+    Paired comparisons of necks: ``init_seed`` (an int, default None) builds the backbone, neck, head and
+    auxiliary head each from its own generator seeded by ``(init_seed, part)``, so runs that differ only
+    in the neck start from the same backbone and head weights (the head's differ where the neck changes
+    its output channels, e.g. ppm or aspp, since the shapes differ) and leave the global RNG (dropout)
+    in the same state.
     """
     binary = bool(cfg.get("binary", False))
     if binary and num_classes != 2:
@@ -146,12 +166,17 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
         )
     threshold = float(cfg.get("threshold", 0.5)) if binary else None
     num_classes = 1 if binary else num_classes
-    backbone = BACKBONES.build(cfg["backbone"])
-    adapt_input_channels(backbone, int(cfg.get("in_channels", 3)), keep_rgb=bool(cfg["backbone"].get("pretrained")))
-    neck = build_neck(cfg.get("neck") or {"name": "identity"}, backbone.out_specs)
-    head = HEADS.build(cfg["head"], in_specs=neck.out_specs, num_classes=num_classes)
+    init_seed = cfg.get("init_seed")
+    with _seeded(init_seed, 0):
+        backbone = BACKBONES.build(cfg["backbone"])
+        adapt_input_channels(backbone, int(cfg.get("in_channels", 3)), keep_rgb=bool(cfg["backbone"].get("pretrained")))
+    with _seeded(init_seed, 1):
+        neck = build_neck(cfg.get("neck") or {"name": "identity"}, backbone.out_specs)
+    with _seeded(init_seed, 2):
+        head = HEADS.build(cfg["head"], in_specs=neck.out_specs, num_classes=num_classes)
     aux_node = cfg.get("aux_head")
-    aux_head = HEADS.build(aux_node, in_specs=backbone.out_specs, num_classes=num_classes) if aux_node else None
+    with _seeded(init_seed, 3):
+        aux_head = HEADS.build(aux_node, in_specs=backbone.out_specs, num_classes=num_classes) if aux_node else None
     side_heads, side_weights = {}, {}
     for name, node in (cfg.get("side_heads") or {}).items():
         if not node:  # model.side_heads.<name>=null switches a side head off

@@ -126,19 +126,26 @@ def generate(
     num_val: int,
     image_size: Sequence[int],
     seed: int,
-    draw: Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]] = draw_scene,
+    draw: Callable[[np.random.Generator, int, int], tuple[np.ndarray, ...]] = draw_scene,
+    classes: Sequence[str] = CLASSES,
 ) -> None:
-    """Write ``draw``'s scenes in the ``folder`` layout under ``root`` (atomically: a crash leaves no half set)."""
+    """Write ``draw``'s scenes in the ``folder`` layout under ``root`` (atomically: a crash leaves no half set).
+
+    ``draw`` returns ``(image, label)`` or ``(image, label, extra)``: an extra (H, W) uint16 map is saved
+    as ``root/extras/<split>/<name>.png`` (16-bit PNG), e.g. context_arena's distance maps."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
-    (tmp / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    (tmp / "classes.txt").write_text("\n".join(classes) + "\n")
     for split, count, offset in (("train", num_train, 0), ("val", num_val, 1_000_000)):
         (tmp / "images" / split).mkdir(parents=True)
         (tmp / "masks" / split).mkdir(parents=True)
         for i in range(count):
-            image, label = draw(np.random.default_rng([seed, offset + i]), *image_size)
+            image, label, *extra = draw(np.random.default_rng([seed, offset + i]), *image_size)
             Image.fromarray(image).save(tmp / "images" / split / f"{i:05d}.png")
             Image.fromarray(label, mode="L").save(tmp / "masks" / split / f"{i:05d}.png")
+            if extra:
+                (tmp / "extras" / split).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(extra[0].astype(np.uint16)).save(tmp / "extras" / split / f"{i:05d}.png")
     try:
         os.rename(tmp, root)
     except OSError:  # another process finished first

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from segfw.distance_metrics import format_distance_table
 from segfw.engine import distributed as dist_utils
 from segfw.engine.evaluator import EvalResult, evaluate
 from segfw.engine.figures import confusion_figure, iou_bar_figure
@@ -63,7 +64,7 @@ class Evaluate(Hook):
         result = evaluate_weights(trainer, trainer.model, trainer.t.num_vis_images)
         trainer.eval_result = result
         trainer.say(f"\niteration {trainer.iteration}: evaluation on {len(trainer.val_set)} images\n"
-                    f"{format_table(result.summary)}")
+                    f"{format_table(result.summary)}\n{format_distance_table(result.summary)}".rstrip())
         logger, step, palette = trainer.logger, trainer.iteration, trainer.val_set.palette
         logger.evaluation(result.summary, step)
         if result.samples and palette is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from segfw.distance_metrics import flat_scores
 from segfw.engine.loggers.base import Logger
 from segfw.registry import LOGGERS
 from segfw.visualize import colorize
@@ -46,11 +47,13 @@ class LoggerGroup:
 
     def evaluation(self, summary: Mapping, step: int, prefix: str = "val") -> None:
         """``val/<mean>`` for every mean metric (mIoU, mAcc, aAcc, mDice, mPrecision), ``val_class_IoU/<name>``
-        and ``val_class_Dice/<name>`` (``prefix`` replaces ``val``: ``val_ema/mIoU`` for the weight average)."""
+        ``val_class_Dice/<name>``, and for a dataset with class families ``val_family_mIoU/<family>`` and
+        ``val_distance/<family>/<bin>/{acc,mIoU}`` (``prefix`` replaces ``val``: ``val_ema/mIoU`` for the weight average)."""
         self.scalars({k: v for k, v in summary.items() if not isinstance(v, Mapping)}, step, prefix=f"{prefix}/")
         self.scalars(summary["per_class"], step, prefix=f"{prefix}_class_IoU/")
         if "per_class_dice" in summary:
             self.scalars(summary["per_class_dice"], step, prefix=f"{prefix}_class_Dice/")
+        self.scalars(flat_scores(summary), step, prefix=f"{prefix}_")  # val_family_mIoU/row, val_distance/row/...
 
     def panels(self, tag: str, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
                preds: Sequence[np.ndarray], palette: np.ndarray, step: int) -> None:
