@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from segfw.constants import AUX_WEIGHT
 from segfw.losses.weighted_sum import named_losses
+from segfw.models.feature_spec import FeatureSpec, require_level
 from segfw.models.inference import WINDOW_BATCH, predict_probabilities
 from segfw.models.input_channels import adapt_input_channels
 from segfw.models.layers import resize, set_align_corners
@@ -28,6 +29,22 @@ def loss_name(output: str) -> str:
     return "loss_ce" if output == MAIN else f"loss_{output}"
 
 
+class PublishedLogits(nn.Module):
+    """A side "head" without parameters: the logits a neck computed and published as ``level``
+    (OCRNet's soft object regions). ``forward(feats) -> feats[level]`` (B, K, h, w)."""
+
+    def __init__(self, in_specs: Mapping[str, FeatureSpec], num_classes: int, level: str, output: str):
+        super().__init__()
+        spec = require_level(dict(in_specs), level, f"side head '{output}'")
+        if spec.channels != num_classes:
+            raise ConfigError(f"side head '{output}': level '{level}' has {spec.channels} channels, not the "
+                              f"{num_classes} class logits a 'level:' side head takes; give it a 'name:' head instead")
+        self.level = level
+
+    def forward(self, feats: Mapping[str, Tensor]) -> Tensor:
+        return feats[self.level]
+
+
 class Segmentor(nn.Module):
     """A semantic-segmentation model.
 
@@ -38,7 +55,9 @@ class Segmentor(nn.Module):
       level the neck publishes, e.g. DANet's ``c5_pam``).
     - ``losses(images, masks: (B, H, W) int64) -> {"loss_ce": ..., "loss_aux": ..., "loss_pam": ...}``:
       one named loss per head output, already weighted (main 1, aux ``aux_weight``, each side head
-      its own weight); their sum is the training objective. A loss of several terms (``weighted_sum``)
+      its own weight); their sum is the training objective. A side head may have its own loss
+      (``side_losses``, e.g. EncNet's ``class_presence``); a loss with ``image_level = True`` gets
+      the head's logits as they are instead of upsampled to the mask. A loss of several terms (``weighted_sum``)
       gives one entry per term and head: ``loss_ce``, ``loss_dice``, ``loss_aux_ce``, ``loss_aux_dice``.
     - ``align_corners`` (the model-level key): every bilinear resize in the model, this final
       upsampling included, uses it (see :func:`set_align_corners`).
@@ -69,12 +88,14 @@ class Segmentor(nn.Module):
         threshold: float | None = None,
         align_corners: bool = False,
         test_size_divisor: int | None = None,
+        side_losses: Mapping[str, nn.Module] | None = None,
     ):
         super().__init__()
         self.test_size_divisor = test_size_divisor
         self.backbone, self.neck, self.head, self.loss = backbone, neck, head, loss
         self.aux_head, self.aux_weight, self.align_corners = aux_head, aux_weight, align_corners
         self.side_heads = nn.ModuleDict(dict(side_heads or {}))
+        self.side_losses = nn.ModuleDict(dict(side_losses or {}))
         side_weights = dict(side_weights or {})
         reserved = {MAIN, "aux"} & set(self.side_heads)
         if reserved:
@@ -105,7 +126,10 @@ class Segmentor(nn.Module):
         size = masks.shape[-2:]
         out = {}
         for name, logits in self.head_outputs(images).items():
-            loss = self.loss(resize(logits, size, self.align_corners), masks)
+            loss_fn = self.side_losses[name] if name in self.side_losses else self.loss
+            if not getattr(loss_fn, "image_level", False):  # image-level losses take (B, K, ...) as they are
+                logits = resize(logits, size, self.align_corners)
+            loss = loss_fn(logits, masks)
             out.update(named_losses(loss_name(name), loss, self.loss_weights[name]))
         return out
 
@@ -145,7 +169,11 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
     The node holds ``backbone``, ``neck``, ``head``, optional ``aux_head``, ``loss`` (each a
     ``{name: ..., **kwargs}`` node), ``aux_weight``, ``align_corners`` (default False) and optional
     ``side_heads``: a mapping ``{output name: {weight: w, name: <head>, **kwargs}}`` of extra training
-    heads on the neck's features (DANet's PAM-only and CAM-only classifiers). Necks and heads get the feature specs of
+    heads on the neck's features (DANet's PAM-only and CAM-only classifiers); a side head node may hold
+    its own ``loss: {name: ..., ...}`` (default: the model's ``loss``; EncNet's SE head: ``class_presence``).
+    Necks get ``num_classes`` when they take it (OCRNet's neck classifies soft object regions), and
+    a side head node ``{weight: w, level: <neck level>}`` without ``name`` takes the logits a neck
+    publishes at that level as its output (OCRNet's region logits). Necks and heads get the feature specs of
     the block before them, so no channel count is ever written by hand.
 
     Inputs beyond RGB: ``in_channels`` (default 3) adapts the backbone's first convolution
@@ -171,24 +199,30 @@ def build_segmentor(cfg: Mapping[str, Any], num_classes: int) -> Segmentor:
         backbone = BACKBONES.build(cfg["backbone"])
         adapt_input_channels(backbone, int(cfg.get("in_channels", 3)), keep_rgb=bool(cfg["backbone"].get("pretrained")))
     with _seeded(init_seed, 1):
-        neck = build_neck(cfg.get("neck") or {"name": "identity"}, backbone.out_specs)
+        neck = build_neck(cfg.get("neck") or {"name": "identity"}, backbone.out_specs, num_classes)
     with _seeded(init_seed, 2):
         head = HEADS.build(cfg["head"], in_specs=neck.out_specs, num_classes=num_classes)
     aux_node = cfg.get("aux_head")
     with _seeded(init_seed, 3):
         aux_head = HEADS.build(aux_node, in_specs=backbone.out_specs, num_classes=num_classes) if aux_node else None
-    side_heads, side_weights = {}, {}
+    side_heads, side_weights, side_losses = {}, {}, {}
     for name, node in (cfg.get("side_heads") or {}).items():
         if not node:  # model.side_heads.<name>=null switches a side head off
             continue
         node = dict(node)
         side_weights[name] = float(node.pop("weight", 1.0))
-        side_heads[name] = HEADS.build(node, in_specs=neck.out_specs, num_classes=num_classes)
+        if node.get("loss"):
+            side_losses[name] = LOSSES.build(node.pop("loss"))
+        node.pop("loss", None)
+        if "name" not in node and "level" in node:
+            side_heads[name] = PublishedLogits(neck.out_specs, num_classes, node.pop("level"), name)
+        else:
+            side_heads[name] = HEADS.build(node, in_specs=neck.out_specs, num_classes=num_classes)
     loss_node = cfg.get("loss") or {"name": "cross_entropy"}
     if binary and loss_node.get("name") == "cross_entropy":
         raise ConfigError("model.binary=true needs a one-channel loss: add model/loss=binary (BCE + Dice) or model/loss=dice")
     loss = LOSSES.build(loss_node)
     return Segmentor(
         backbone, neck, head, loss, aux_head, float(cfg.get("aux_weight", AUX_WEIGHT)), side_heads, side_weights, threshold,
-        bool(cfg.get("align_corners", False)), cfg.get("test_size_divisor"),
+        bool(cfg.get("align_corners", False)), cfg.get("test_size_divisor"), side_losses,
     )

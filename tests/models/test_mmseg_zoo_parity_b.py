@@ -23,6 +23,8 @@ PRESETS = {
     "emanet_r50-d8": ("emanet_r50-d8", STANDARD, SIZE),
     # mmseg's PSAHead gets mmseg_reference.PSAMaskStandIn (mmcv's compiled PSAMask, transcribed to PyTorch)
     "psanet_r50-d8": ("psanet_r50-d8", STANDARD, SMALL),
+    # EncHead's SE loss (BCE of the class-presence logits, weight 0.2) is our SE side head's loss_se
+    "encnet_r50-d8": ("encnet_r50-d8", {**STANDARD, "decode.loss_se": "loss_se"}, SMALL),
 }
 
 

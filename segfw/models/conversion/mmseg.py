@@ -124,6 +124,17 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"(proj|bottleneck)\.", r"neck.block.\1."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # Enc (zoo2): EncHead's bottleneck and EncModule → the context_encoding neck; se_layer (a Linear) → the
+    # SE side head's 1x1 classifier (reshaped, _LINEAR_AS_CONV)
+    "enc": ("enc_module.", [
+        (r"bottleneck\.", "neck.block.bottleneck."),
+        (r"enc_module\.encoding_project\.", "neck.block.project."),
+        (r"enc_module\.encoding\.0\.(codewords|scale)$", r"neck.block.\1"),
+        (r"enc_module\.encoding\.1\.", "neck.block.norm."),
+        (r"enc_module\.fc\.0\.", "neck.block.fc."),
+        (r"se_layer\.", "side_heads.se.classifier.1."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),
@@ -184,6 +195,8 @@ MMSEG_BACKBONES: dict[str, tuple[str, list[Rule]]] = {
         _stage(r"norm(\d)\.", "norm."),
     ]),
 }
+# mmseg keys of nn.Linear weights (C_out, C_in) that segfw holds as 1×1 convs (C_out, C_in, 1, 1)
+_LINEAR_AS_CONV = ("decode_head.se_layer.weight",)
 _MODULE_SUFFIXES: list[tuple[str, str]] = [
     (r"\.depthwise_conv\.", ".0."),
     (r"\.pointwise_conv\.", ".1."),
@@ -235,6 +248,8 @@ def mmseg_to_segfw(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         for pattern, replacement in _MODULE_SUFFIXES:
             new = re.sub(pattern, replacement, new)
         out[new] = value.reshape(1) if new.endswith(".gamma") else value  # mmcv's Scale (γ) is 0-dim, ours (1,)
+        if key in _LINEAR_AS_CONV:
+            out[new] = value[:, :, None, None]
     if unknown:
         raise ConfigError(f"mmseg keys with no segfw counterpart: {', '.join(unknown[:4])}" + (" …" if len(unknown) > 4 else ""))
     return out

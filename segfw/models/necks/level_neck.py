@@ -23,6 +23,9 @@ class LevelNeck(nn.Module):
     A block with side outputs (``side_channels = {"pam": 512, ...}`` and a method
     ``forward_with_sides(x) -> (out, {"pam": ..., ...})``, e.g. DANet's two attention branches)
     also publishes each as the level ``f"{level}_{name}"`` (``c5_pam``), for heads that read them.
+
+    A block that reads other levels too names them in ``context_levels`` (e.g. ``("c4",)``, OCRNet's
+    region classifier) and is called as ``block(x, {"c4": feats["c4"]})`` (or ``forward_with_sides``).
     """
 
     def __init__(self, block: nn.Module, in_specs: Mapping[str, FeatureSpec], level: str):
@@ -41,15 +44,16 @@ class LevelNeck(nn.Module):
     def forward(self, feats: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out = dict(feats)
         x = feats[self.level]
+        extra = [{name: feats[name] for name in self.block.context_levels}] if hasattr(self.block, "context_levels") else []
         if hasattr(self.block, "forward_with_sides"):
-            out[self.level], sides = self.block.forward_with_sides(x)
+            out[self.level], sides = self.block.forward_with_sides(x, *extra)
             out.update({f"{self.level}_{name}": t for name, t in sides.items()})
         else:
-            out[self.level] = self.block(x)
+            out[self.level] = self.block(x, *extra)
         return out
 
 
-def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> LevelNeck:
+def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec], num_classes: int | None = None) -> LevelNeck:
     """Build the neck a config node names.
 
     Registered necks are plain block classes whose first argument is ``in_channels``. Three keys
@@ -60,7 +64,9 @@ def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> 
       (3×3 conv C → c before it, 3×3 conv after it), as mmseg's NL and CC heads run theirs;
     - ``concat_input`` (with ``reduce``): the stage ends with a 3×3 conv of [input, output].
 
-    A neck that takes ``output_stride`` gets the stride of that level when its config leaves it null.
+    A neck that takes ``output_stride`` gets the stride of that level when its config leaves it null;
+    one that takes ``num_classes`` gets the dataset's (OCRNet's region classifier), one that takes
+    ``in_specs`` gets every level's spec (to read other levels, see :class:`LevelNeck`).
     """
     kwargs = dict(node)
     level = kwargs.pop("level", None) or deepest_level(dict(in_specs))
@@ -72,7 +78,10 @@ def build_neck(node: Mapping[str, Any], in_specs: Mapping[str, FeatureSpec]) -> 
         raise ConfigError(f"neck '{name}' must take 'in_channels' as its first argument")
     if concat_input and not reduce:
         raise ConfigError(f"neck '{name}': concat_input needs a 'reduce' width (e.g. reduce: 512)")
-    block = NECKS.build(kwargs, in_channels=int(reduce or spec.channels), output_stride=spec.stride)
+    context = {"output_stride": spec.stride, "in_specs": dict(in_specs)}
+    if num_classes is not None:
+        context["num_classes"] = num_classes
+    block = NECKS.build(kwargs, in_channels=int(reduce or spec.channels), **context)
     if reduce:
         block = ContextStage(spec.channels, int(reduce), block, concat_input)
     return LevelNeck(block, in_specs, level)
