@@ -174,6 +174,7 @@ class DefaultTrainer(Trainer):
             "scaler": self.scaler.state_dict(),
             "best": self.best.state_dict(),
             "rng": rng_states(),
+            "world_size": dist_utils.world_size(),  # a resume with another count is refused (the global batch)
             **({"hooks": hooks} if hooks else {}),
         }
 
@@ -249,7 +250,7 @@ class DefaultTrainer(Trainer):
         self.preflight()
         self.folder.write_config(self.cfg)
         if self.main:
-            write_environment(self.run_dir / "env.json", self.device)
+            write_environment(self.run_dir / "env.json", self.device, resumed=bool(self.cfg.get("resume")))
         self.logger = build_loggers(listed(self.t, "loggers", TRAINER_LOGGERS), self.run_dir,
                                     resume=bool(self.cfg.get("resume")), enabled=self.main)
         with record_console(self.run_dir / "log.txt", enabled=self.main):
