@@ -61,6 +61,7 @@ def hydra_tool(config_name: str) -> Callable[[Callable], Callable[[], None]]:
         @functools.wraps(fn)
         def run() -> None:
             load_plugins()
+            sys.argv[1:] = saved_dataset_overrides(config_name, sys.argv[1:])
             problem = override_problem(config_name, sys.argv[1:], f"tools/{Path(sys.argv[0]).name}")
             if problem:
                 fail(problem)
@@ -83,6 +84,21 @@ def load_plugins() -> None:
         config_search_path()
     except USER_ERRORS as error:
         fail(one_line(error))
+
+
+def saved_dataset_overrides(config_name: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` where a saved run's dataset is continued (``train`` with ``resume=true``, ``eval`` of a ``run_dir``
+    or ``checkpoint``) and no ``dataset=`` group is named: each ``dataset.KEY=V`` as ``++dataset.KEY=V``.
+
+    The run's dataset (e.g. ``folder``) is only known once its saved config is read, after Hydra composed the
+    tool's default one (``synthetic``, which has no ``root``); ``++`` sets the key whichever dataset composes, and
+    the saved dataset gets it, so ``resume=true dataset.root=/new`` moves the data without ``dataset=folder``."""
+    argv = list(argv)
+    saved = {"train": lambda a: a.lower() == "resume=true", "eval": lambda a: a.startswith(("run_dir=", "checkpoint="))}
+    continues = saved.get(config_name)
+    if continues is None or not any(continues(a) for a in argv) or any(a.lstrip("+").startswith("dataset=") for a in argv):
+        return argv
+    return [f"++{a}" if a.startswith("dataset.") else a for a in argv]
 
 
 def override_problem(config_name: str, argv: Sequence[str], tool: str = "the tool") -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -33,12 +35,38 @@ def describe_device(device) -> str:
     return text + (f" × {world} processes" if world > 1 else "")
 
 
-def resume_command(run_dir: Path, overrides: Sequence[str]) -> str:
-    """The command line that continues this run: the same tool and this job's ``overrides`` (one job of a
-    sweep: its own values), with ``run_dir=... resume=true``."""
+HYDRA_PLAIN = re.compile(r"[\w/.+@%~-]+")  # characters a Hydra value may hold without quotes
+
+
+def hydra_value(text: str) -> str:
+    """``text`` as a Hydra override value that parses back to the same string: as is when plain, else
+    single-quoted (a quote, and backslashes before a quote or the closing quote, escaped)."""
+    if HYDRA_PLAIN.fullmatch(text):
+        return text
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), text)
+    return f"'{escaped}'"
+
+
+def launcher(processes: int | None = None) -> list[str]:
+    """How this process was started: ``["python"]``, or under torchrun ``["torchrun", "--nproc_per_node=N"]``
+    (and ``--nnodes=M`` across machines); ``processes``: the per-node count to print instead of this launch's."""
+    if processes is None and "TORCHELASTIC_RUN_ID" not in os.environ and "LOCAL_WORLD_SIZE" not in os.environ:
+        return ["python"]
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    nodes = max(int(os.environ.get("WORLD_SIZE", local)) // max(local, 1), 1)
+    per_node = local if processes is None else max(processes // nodes, 1)
+    if per_node * nodes == 1 and processes is not None:
+        return ["python"]
+    return ["torchrun", *([f"--nnodes={nodes}"] if nodes > 1 else []), f"--nproc_per_node={per_node}"]
+
+
+def resume_command(run_dir: Path, overrides: Sequence[str], processes: int | None = None) -> str:
+    """The shell command that continues this run: the same launcher (torchrun and its process count; see
+    :func:`launcher`), the same tool and this job's ``overrides`` (one job of a sweep: its own values), with
+    ``run_dir=... resume=true``; shell-quoted, the run folder Hydra-quoted, so it pastes as it is."""
     kept = [o for o in overrides if not o.startswith(("run_dir=", "resume=", "hydra.", "hydra/", "-"))]
     tool = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "tools/train.py"
-    return shlex.join(["python", tool, *kept, f"run_dir={run_dir}", "resume=true"])
+    return shlex.join([*launcher(processes), tool, *kept, f"run_dir={hydra_value(str(run_dir))}", "resume=true"])
 
 
 def end_summary(best_name: str, best_value: float | None, best_iteration: int | None, run_dir: Path,
@@ -49,7 +77,7 @@ def end_summary(best_name: str, best_value: float | None, best_iteration: int | 
         f"best {best_name}  {best}",
         f"best.pt      {best_checkpoint}",
         f"metrics      {metrics_file}",
-        f"curves       tensorboard --logdir {run_dir}",
+        f"curves       tensorboard --logdir {shlex.quote(str(run_dir))}",
     ])
 
 

@@ -185,6 +185,7 @@ class DefaultTrainer(Trainer):
             "scaler": self.scaler.state_dict(),
             "best": self.best.state_dict(),
             "rng": rng_states(),
+            "world_size": dist_utils.world_size(),  # a resume with another count is refused (the global batch)
             **({"hooks": hooks} if hooks else {}),
         }
 
@@ -262,7 +263,7 @@ class DefaultTrainer(Trainer):
         self.folder.replace_previous_run()  # overwrite=true: only now, with every check passed
         self.folder.write_config(self.cfg)
         if self.main:
-            write_environment(self.run_dir / "env.json", self.device)
+            write_environment(self.run_dir / "env.json", self.device, resumed=bool(self.cfg.get("resume")))
         self.logger = build_loggers(listed(self.t, "loggers", TRAINER_LOGGERS), self.run_dir,
                                     resume=bool(self.cfg.get("resume")), enabled=self.main,
                                     settings=settings(self.t, "logger"))

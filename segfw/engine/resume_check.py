@@ -9,8 +9,9 @@ from typing import Any
 
 from segfw.errors import ConfigError
 
-# keys that describe how this launch runs, not the run itself
-LAUNCH_KEYS = ("run_dir", "resume", "overwrite", "resume_allow_changes", "device")
+# keys that describe how this launch runs, not the run itself (``device`` is the run's unless the command
+# line sets it: a resumed CPU run stays on the CPU, and a change is listed)
+LAUNCH_KEYS = ("run_dir", "resume", "overwrite", "resume_allow_changes")
 PROTECTED = ("model", "trainer.max_iters")  # the network and the length of the schedule
 
 
@@ -49,6 +50,18 @@ def check_changes(changes: Sequence[tuple[str, Any, Any]], allow: bool, run_dir:
             f"resume=true would change the run in {run_dir}: {'; '.join(refused)}; a resumed run continues the "
             "saved model and schedule: drop these overrides, start a new run_dir, or add resume_allow_changes=true"
         )
+
+
+def check_world_size(saved: int | None, current: int, batch: int, allow: bool, run_dir: str, command: str) -> None:
+    """A resumed run keeps its process count (under torchrun the global batch is processes × ``batch``);
+    ``saved``: the checkpoint's count (None: a checkpoint from before it was saved, not checked)."""
+    if saved is None or saved == current or allow:
+        return
+    raise ConfigError(
+        f"resume=true: the run in {run_dir} was trained on {saved} process(es) (global batch {saved * batch}), this "
+        f"launch has {current} (global batch {current * batch}), which changes the run; continue it with: {command} "
+        "(or add resume_allow_changes=true)"
+    )
 
 
 def check_classes(saved: Sequence[str], current: Sequence[str], run_dir: str) -> None:

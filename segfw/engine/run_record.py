@@ -4,7 +4,7 @@
   which overwrite themselves, are left out). A resumed run appends.
 - ``env.json``: the code version (git commit and whether the tree had uncommitted changes), the
   versions of Python and of the packages segfw uses, the device, the number of processes, the host
-  and the command line.
+  and the command line; a resumed run keeps these and appends its own launch to ``resumes``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 
 from segfw.atomic_write import write_text
 from segfw.engine import distributed as dist_utils
+from segfw.engine.console import launcher
 
 PACKAGES = ("torch", "torchvision", "numpy", "albumentations", "opencv-python-headless", "hydra-core", "omegaconf",
             "pillow", "tensorboard", "timm", "segfw")
@@ -108,7 +109,7 @@ def environment(device: torch.device, argv: list[str] | None = None) -> dict[str
     argv = list(sys.argv if argv is None else argv)
     return {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join([sys.executable, *argv]),
+        "command": shlex.join([*(launch if (launch := launcher())[0] == "torchrun" else [sys.executable]), *argv]),
         "argv": argv,
         "git": git_version(),
         "python": platform.python_version(),
@@ -119,5 +120,16 @@ def environment(device: torch.device, argv: list[str] | None = None) -> dict[str
     }
 
 
-def write_environment(path: Path, device: torch.device) -> None:
-    write_text(path, json.dumps(environment(device), indent=2) + "\n")
+def write_environment(path: Path, device: torch.device, resumed: bool = False) -> None:
+    """``env.json`` for a new run; a resumed run keeps the original launch's record and appends its own
+    (time, command, host, device, processes, code version) to ``resumes``."""
+    record = environment(device)
+    if resumed:
+        try:
+            first = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            first = None
+        if isinstance(first, dict):
+            launch = {key: record[key] for key in ("time", "command", "argv", "git", "host", "device", "processes")}
+            record = {**first, "resumes": [*first.get("resumes", []), launch]}
+    write_text(path, json.dumps(record, indent=2) + "\n")
