@@ -208,3 +208,84 @@ def _hydra_message(error: BaseException) -> str:
     kept = [line for line in lines if not line.startswith(("object_type", "reference_type", "Set the environment",
                                                            "full_key"))]
     return " ".join(kept) or type(error).__name__
+
+
+def legacy_flags(argv: Sequence[str], fields: Sequence[str], lists: Sequence[str] = (),
+                 positional: Sequence[str] = ()) -> list[str]:
+    """``argv`` with the former argparse spellings as ``key=value`` overrides: ``--batch-size 4`` →
+    ``batch_size=4``, ``--sizes 32 64`` → ``sizes=[32,64]``, ``--no-memory`` → ``memory=false``, a bare flag →
+    ``key=true``, and leading bare words → the ``positional`` keys in order. Each translation prints one
+    deprecation line on stderr. ``fields``: the tool's keys (``lists``: those holding lists); ``-h``/``--help`` and
+    ``key=value`` pass as they are."""
+    out, given, i, words = [], [], 0, list(positional)
+    while i < len(argv):
+        arg = argv[i]
+        name = arg[2:].replace("-", "_") if arg.startswith("--") and "=" not in arg else None
+        if name is not None and (name in fields or (name.startswith("no_") and name[3:] in fields)):
+            values = []
+            i += 1
+            while i < len(argv) and "=" not in argv[i] and not argv[i].startswith("--"):
+                values.append(argv[i])
+                i += 1
+            if name not in fields:
+                new = f"{name[3:]}=false"
+            elif not values:
+                new = f"{name}=true"
+            else:
+                new = f"{name}={values[0]}" if len(values) == 1 and name not in lists else f"{name}=[{','.join(values)}]"
+            given.append((" ".join([arg, *values]), new))
+            out.append(new)
+            continue
+        if words and "=" not in arg and not arg.startswith("-"):
+            new = f"{words.pop(0)}={arg}"
+            given.append((arg, new))
+            out.append(new)
+        else:
+            words.clear()
+            out.append(arg)
+        i += 1
+    if given:
+        print("deprecated: " + ", ".join(f"'{old}' is now '{new}'" for old, new in given), file=sys.stderr)
+    return out
+
+
+def _list_fields(schema) -> set[str]:
+    """The fields of a schema dataclass typed as lists (``list[int]``, ``Optional[list[str]]``)."""
+    import typing
+
+    hints = typing.get_type_hints(schema)
+    return {name for name, hint in hints.items()
+            if typing.get_origin(hint) is list or any(typing.get_origin(a) is list for a in typing.get_args(hint))}
+
+
+def key_value_tool(config_name: str, positional: Sequence[str] = ()) -> Callable[[Callable], Callable]:
+    """Decorator making ``fn(cfg)`` a tool that takes ``key=value`` overrides of ``configs/<config_name>.yaml``
+    (checked against its schema by :func:`override_problem`, like the Hydra tools), ``--help`` listing its keys,
+    and its former ``--flag value`` spellings with a deprecation line (:func:`legacy_flags`). The tool is
+    ``main(argv=None)`` (``sys.argv[1:]`` when None), so it is callable from Python and tests."""
+    import dataclasses
+
+    from segfw.config import CONFIG_DIR, SCHEMAS, compose_config
+
+    def decorate(fn: Callable) -> Callable:
+        schema = SCHEMAS[config_name]
+        fields, lists = [f.name for f in dataclasses.fields(schema)], _list_fields(schema)
+
+        @functools.wraps(fn)
+        @user_errors_as_one_line
+        def main(argv: Sequence[str] | None = None):
+            argv = legacy_flags(list(sys.argv[1:] if argv is None else argv), fields, lists, positional)
+            tool = f"tools/{config_name}.py"
+            if "-h" in argv or "--help" in argv:
+                about = (fn.__globals__.get("__doc__") or "").strip()
+                text = (CONFIG_DIR / f"{config_name}.yaml").read_text()
+                print(f"usage: python {tool} [key=value ...]\n\n{about}\n\nkeys (configs/{config_name}.yaml):\n{text}")
+                return None
+            problem = override_problem(config_name, argv, tool)
+            if problem:
+                fail(problem)
+            return fn(compose_config(config_name, argv))
+
+        return main
+
+    return decorate

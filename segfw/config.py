@@ -8,6 +8,7 @@ everything else is typed here.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from segfw.constants import IGNORE_INDEX, TRAINER_HOOKS, TRAINER_LOGGERS
+from segfw import constants
+from segfw.constants import IGNORE_INDEX
 from segfw.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"  # the repository's configs/
@@ -70,44 +72,59 @@ def with_component_settings(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+# The trainer's defaults have one source, configs/trainer/default.yaml (commented there); the schemas below take
+# their types from the dataclasses and their values from that file (a field it lacks fails at import).
+TRAINER_DEFAULTS: dict[str, Any] = {k: v for k, v in OmegaConf.to_container(
+    OmegaConf.load(CONFIG_DIR / "trainer" / "default.yaml")).items() if k != "defaults"}
+
+
+def trainer_default(key: str) -> Any:
+    """A dataclass field whose default is ``key`` (dotted: ``ema.decay``) of configs/trainer/default.yaml."""
+    value = OmegaConf.select(OmegaConf.create(TRAINER_DEFAULTS), key, throw_on_missing=True)
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value)
+    return field(default_factory=lambda: copy.deepcopy(value))
+
+
 @dataclass
 class EMAConfig:
     """``trainer.ema``: an exponential moving average of the weights, evaluated and saved as ``checkpoints/ema.pt``."""
 
-    enabled: bool = False
-    decay: float = 0.999  # ema = decay * ema + (1 - decay) * weights, after every step
-    start_iter: int = 0  # until this iteration the average is the weights themselves
+    enabled: bool = trainer_default("ema.enabled")
+    decay: float = trainer_default("ema.decay")
+    start_iter: int = trainer_default("ema.start_iter")
 
 
 @dataclass
 class TrainerConfig:
-    max_iters: int = 800
-    eval_interval: int = 200
-    batch_size: int = 8  # per process
-    crop_size: list[int] = field(default_factory=lambda: [128, 128])
-    num_workers: int = 2
-    log_interval: int = 10
-    amp: bool = False
-    amp_dtype: str = "auto"  # auto (bf16 where native, else fp16 on CUDA) | bf16 | fp16 (CUDA only, with a GradScaler)
-    grad_clip: Optional[float] = None
-    accumulate: int = 1
-    channels_last: bool = True  # NHWC weights and activations: faster, same results within fp32 rounding
-    reuse_cpu_memory: bool = True  # glibc keeps freed blocks for the next step (no page faults), same results
-    activation_checkpointing: list[str] = field(default_factory=list)  # parts: backbone, neck, head, aux_head
-    compile: bool = False
-    sync_bn: bool = True
-    deterministic: bool = False
-    num_vis_images: int = 4
-    keep_checkpoints: int = 1
-    checkpoint_interval: int = 0  # 0: only at evaluations and at the end
-    max_bad_steps: int = 0  # steps with a nan/inf loss skipped before the run stops (0: stop at the first)
-    best_metric: str = "mIoU"  # what best.pt keeps: a mean (mIoU, mDice, aAcc, ...) or <table>/<class> (per_class_dice/pole)
-    best_mode: str = "max"  # max | min
+    """``trainer``: the keys and their types; values and their meaning: configs/trainer/default.yaml."""
+
+    max_iters: int = trainer_default("max_iters")
+    eval_interval: int = trainer_default("eval_interval")
+    batch_size: int = trainer_default("batch_size")
+    crop_size: list[int] = trainer_default("crop_size")
+    num_workers: int = trainer_default("num_workers")
+    log_interval: int = trainer_default("log_interval")
+    amp: bool = trainer_default("amp")
+    amp_dtype: str = trainer_default("amp_dtype")
+    grad_clip: Optional[float] = trainer_default("grad_clip")
+    accumulate: int = trainer_default("accumulate")
+    channels_last: bool = trainer_default("channels_last")
+    reuse_cpu_memory: bool = trainer_default("reuse_cpu_memory")
+    activation_checkpointing: list[str] = trainer_default("activation_checkpointing")
+    compile: bool = trainer_default("compile")
+    sync_bn: bool = trainer_default("sync_bn")
+    deterministic: bool = trainer_default("deterministic")
+    num_vis_images: int = trainer_default("num_vis_images")
+    keep_checkpoints: int = trainer_default("keep_checkpoints")
+    checkpoint_interval: int = trainer_default("checkpoint_interval")
+    max_bad_steps: int = trainer_default("max_bad_steps")
+    best_metric: str = trainer_default("best_metric")
+    best_mode: str = trainer_default("best_mode")
     ema: EMAConfig = field(default_factory=EMAConfig)
-    # hooks by name (HOOKS) or {name: ..., **kwargs} nodes, in the order they run after each step
-    hooks: list[Any] = field(default_factory=lambda: list(TRAINER_HOOKS))
-    extra_hooks: list[Any] = field(default_factory=list)  # appended after trainer.hooks: trainer.extra_hooks=[my_probe]
-    loggers: list[Any] = field(default_factory=lambda: list(TRAINER_LOGGERS))  # LOGGERS: tensorboard, jsonl, csv, wandb, mlflow
+    hooks: list[Any] = trainer_default("hooks")  # names (HOOKS) or {name: ..., **kwargs} nodes
+    extra_hooks: list[Any] = trainer_default("extra_hooks")
+    loggers: list[Any] = trainer_default("loggers")  # names (LOGGERS) or nodes
     # each hook's and logger's keys by name, composed from configs/trainer/{hook,logger}/<name>.yaml:
     # trainer.hook.early_stopping.patience=5, trainer.logger.mlflow.tracking_uri=http://localhost:5000
     hook: dict[str, Any] = field(default_factory=dict)
@@ -158,10 +175,10 @@ class SavedRunConfig:
 class EvalTrainerConfig:
     """The ``trainer`` keys evaluation reads (overrides of the run's saved values)."""
 
-    num_workers: int = 2
-    amp: bool = False
-    amp_dtype: str = "auto"
-    channels_last: bool = True  # NHWC layout (same results within fp32 rounding, faster)
+    num_workers: int = trainer_default("num_workers")
+    amp: bool = trainer_default("amp")
+    amp_dtype: str = trainer_default("amp_dtype")
+    channels_last: bool = trainer_default("channels_last")  # NHWC layout (same results within fp32 rounding, faster)
 
 
 @dataclass
@@ -284,8 +301,8 @@ class GpuCheckConfig:
 class BrowseTrainerConfig:
     """The ``trainer`` keys browsing reads: the crop size the recipes interpolate, the loader workers."""
 
-    crop_size: list[int] = field(default_factory=lambda: [128, 128])
-    num_workers: int = 2
+    crop_size: list[int] = trainer_default("crop_size")
+    num_workers: int = trainer_default("num_workers")
 
 
 @dataclass
@@ -303,6 +320,64 @@ class BrowseConfig:
     overwrite: bool = False  # replace an existing output file
     columns: int = 4
     alpha: float = 0.5  # opacity of the label colours
+
+
+@dataclass
+class BenchmarkDataConfig:
+    """``tools/benchmark_data.py`` (the values: configs/benchmark_data.yaml)."""
+
+    workers: list[int] = MISSING
+    images: int = MISSING
+    batch_size: int = MISSING
+    batches: int = MISSING
+
+
+@dataclass
+class BenchmarkModulesConfig:
+    """``tools/benchmark_modules.py`` (the values: configs/benchmark_modules.yaml)."""
+
+    necks: Optional[list[str]] = MISSING
+    sizes: list[int] = MISSING
+    channels: int = MISSING
+    batch: int = MISSING
+    device: str = MISSING
+    warmup: int = MISSING
+    repeats: int = MISSING
+    threads: Optional[int] = MISSING
+    timeout: float = MISSING
+    memory_limit_gib: Optional[float] = MISSING
+
+
+@dataclass
+class BenchmarkPeersConfig:
+    """``tools/benchmark_peers.py`` (the values: configs/benchmark_peers.yaml)."""
+
+    families: list[str] = MISSING
+    variants: list[str] = MISSING
+    input: list[int] = MISSING
+    batch: int = MISSING
+    classes: int = MISSING
+    device: str = MISSING
+    warmup: int = MISSING
+    repeats: int = MISSING
+    memory: bool = MISSING
+
+
+@dataclass
+class BenchmarkEvalConfig(TrainConfig):
+    """``tools/benchmark_eval.py``: a training run's config (model, dataset, test, device) and ``rounds``."""
+
+    rounds: int = MISSING
+
+
+@dataclass
+class ConvertDatasetConfig:
+    """``tools/convert_dataset.py`` (the values: configs/convert_dataset.yaml)."""
+
+    name: Optional[str] = MISSING
+    root: Optional[str] = MISSING
+    sbd_root: Optional[str] = MISSING
+    workers: Optional[int] = MISSING
 
 
 # ``from`` is a Python keyword, so this schema is a mapping rather than a dataclass.
@@ -328,11 +403,29 @@ SCHEMAS = {
     "gpu_check": GpuCheckConfig,
     "browse": BrowseConfig,
     "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,
+    "benchmark_data": BenchmarkDataConfig,
+    "benchmark_modules": BenchmarkModulesConfig,
+    "benchmark_peers": BenchmarkPeersConfig,
+    "benchmark_eval": BenchmarkEvalConfig,
+    "convert_dataset": ConvertDatasetConfig,
 }
 
 
+# What ``${segfw.constant:NAME}`` in a YAML file reads: the one definition of each shared value (segfw.constants).
+CONSTANTS = {"AUX_WEIGHT": constants.AUX_WEIGHT, "IGNORE_INDEX": constants.IGNORE_INDEX}
+
+
+def constant(name: str) -> Any:
+    if name not in CONSTANTS:
+        raise ConfigError(f"${{segfw.constant:{name}}} names no constant; choose one of {', '.join(CONSTANTS)}")
+    return CONSTANTS[name]
+
+
 def register_schemas() -> None:
-    """Make ``<tool>_schema`` available to the defaults list of each ``configs/<tool>.yaml``."""
+    """Make ``<tool>_schema`` available to the defaults list of each ``configs/<tool>.yaml``, and the
+    ``segfw.constant`` resolver to every YAML file (e.g. ``aux_weight: ${segfw.constant:AUX_WEIGHT}``)."""
+    if not OmegaConf.has_resolver("segfw.constant"):
+        OmegaConf.register_new_resolver("segfw.constant", constant)
     store = ConfigStore.instance()
     for tool, schema in SCHEMAS.items():
         store.store(name=f"{tool}_schema", node=schema)

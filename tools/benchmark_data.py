@@ -1,11 +1,12 @@
 """Loader throughput (images/s) of the ADE20K and Cityscapes training recipes, printed as a Markdown table.
 
-    python tools/benchmark_data.py [--workers 0 2 4] [--images 16] [--batch-size 4] [--batches 8]
+    python tools/benchmark_data.py [workers=[0,2,4]] [images=16] [batch_size=4] [batches=8]
+
+(``--help`` lists the keys; the former ``--workers 0 2 4`` spellings still work, with a deprecation line.)
 
 Stand-in files in the real layouts and sizes are written to a temporary folder (see segfw/analysis/data_benchmark.py).
 """
 
-import argparse
 import os
 import platform
 import tempfile
@@ -16,21 +17,11 @@ import cv2
 import torch
 
 from segfw.analysis.data_benchmark import SETTINGS, images_per_second
-from segfw.cli import user_errors_as_one_line
+from segfw.cli import key_value_tool
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts to try")
-    parser.add_argument("--images", type=int, default=16, help="stand-in files per dataset")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=8, help="timed batches per setting")
-    return parser.parse_args()
-
-
-@user_errors_as_one_line
-def main() -> None:
-    args = parse_args()
+@key_value_tool("benchmark_data")
+def main(args) -> None:
     print(
         f"CPU: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
         f"albumentations {albumentations.__version__}, OpenCV {cv2.__version__}; batch size {args.batch_size}\n"

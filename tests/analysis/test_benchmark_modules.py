@@ -64,14 +64,13 @@ def test_tables_report_failures_and_ratios():
 
 def test_unknown_neck_is_one_clear_error(tool, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        tool.main(["--necks", "strip_atention"])
+        tool.main(["necks=[strip_atention]"])
     assert exit_info.value.code == 2
     assert "Did you mean 'strip_attention'" in capsys.readouterr().err
 
 
 def test_tool_prints_the_setup_and_both_tables(tool, capsys):
-    tool.main(["--necks", "identity", "--sizes", "5", "--channels", "4", "--warmup", "0", "--repeats", "1",
-               "--device", "cpu", "--threads", "1"])
+    tool.main(["necks=[identity]", "sizes=[5]", "channels=4", "warmup=0", "repeats=1", "device=cpu", "threads=1"])
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0] == "B=2, C=4, device=cpu, threads=1, warmup=0, repeats=1"

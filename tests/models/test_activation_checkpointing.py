@@ -1,6 +1,6 @@
 """Activation checkpointing: same gradients and BatchNorm statistics, segments recomputed in backward only.
 
-Its memory saving and time cost are measured by tools/benchmark_peers.py --variants default checkpointing."""
+Its memory saving and time cost are measured by tools/benchmark_peers.py variants=[default,checkpointing]."""
 
 from __future__ import annotations
 

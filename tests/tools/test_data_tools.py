@@ -88,7 +88,7 @@ def test_bad_sample_in_a_worker_stops_the_tool_with_one_line(tmp_path):
 
 
 def test_convert_tool_reports_a_missing_root_in_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["convert_dataset.py", "cityscapes", str(tmp_path / "nowhere"), "--workers", "2"])
+    monkeypatch.setattr(sys, "argv", ["convert_dataset.py", "name=cityscapes", f"root={tmp_path / 'nowhere'}", "workers=2"])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(REPO / "tools" / "convert_dataset.py"), run_name="__main__")
     assert exit_.value.code == 2 and capsys.readouterr().err.splitlines() == [

@@ -74,7 +74,7 @@ LAYOUT = (
 
 @DATASETS.register("coco_stuff164k")
 class COCOStuff164k(SegmentationDataset):
-    """COCO-Stuff 164k, 171 classes. Reads ``*_labelTrainIds.png`` (tools/convert_dataset.py coco_stuff164k)
+    """COCO-Stuff 164k, 171 classes. Reads ``*_labelTrainIds.png`` (tools/convert_dataset.py name=coco_stuff164k)
     when every image has one, else the raw ``*.png`` maps mapped with the official table. 255 = ignore.
     """
 

@@ -19,7 +19,7 @@ TRAINAUG = "trainaug"  # the listing's variant when VOC train is extended with S
 
 LAYOUT = (
     "root/VOCdevkit/VOC2012/{JPEGImages/*.jpg, SegmentationClass/*.png, ImageSets/Segmentation/{train,val}.txt}, "
-    "optionally SegmentationClassAug/*.png + ImageSets/Segmentation/aug.txt (tools/convert_dataset.py voc_aug); "
+    "optionally SegmentationClassAug/*.png + ImageSets/Segmentation/aug.txt (tools/convert_dataset.py name=voc_aug); "
     "root may also be VOCdevkit or VOC2012"
 )
 
