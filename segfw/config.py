@@ -261,6 +261,20 @@ class ReceptiveFieldConfig:
 
 
 @dataclass
+class CompareConfig:
+    """``tools/compare.py``."""
+
+    runs: list[str] = MISSING
+    baseline: Optional[str] = None
+    classes: Optional[list[str]] = None
+    output: Optional[str] = None
+    update: Optional[str] = None
+    costs: bool = True
+    metrics: Optional[list[str]] = None
+    receptive_field: Optional[str] = None
+
+
+@dataclass
 class GpuCheckLimits:
     """Seconds each part of ``tools/gpu_check.py`` may run (``train``: per preset)."""
 
@@ -400,6 +414,7 @@ SCHEMAS = {
     "export": ExportConfig,
     "benchmark": BenchmarkConfig,
     "receptive_field": ReceptiveFieldConfig,
+    "compare": CompareConfig,
     "gpu_check": GpuCheckConfig,
     "browse": BrowseConfig,
     "convert_checkpoint": CONVERT_CHECKPOINT_SCHEMA,

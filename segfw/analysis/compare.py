@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from segfw.distance_metrics import flat_scores
 from segfw.engine.resume_check import flatten
 from segfw.errors import ConfigError
 
@@ -58,10 +59,14 @@ class Group:
     gflops: float | None = None
 
     def values(self, metric: str) -> np.ndarray:
-        """One value per run: ``mIoU``/``mAcc``/``aAcc``, ``IoU.<class>``, or a ``costs.json`` field."""
+        """One value per run: ``mIoU``/``mAcc``/``aAcc``, ``IoU.<class>``, a family score
+        (``family_mIoU/<family>``, ``distance/<family>/<bin>/acc``: :func:`segfw.distance_metrics.flat_scores`)
+        or a ``costs.json`` field."""
         out = []
         for run in self.runs:
-            if metric.startswith("IoU."):
+            if "/" in metric:
+                value = flat_scores(run.metrics).get(metric)
+            elif metric.startswith("IoU."):
                 value = run.metrics["per_class"].get(metric[4:])
             elif metric in run.metrics:
                 value = run.metrics[metric]
@@ -71,6 +76,13 @@ class Group:
                 value = run.costs.get(metric)
             out.append(np.nan if value is None else float(value))
         return np.array(out, dtype=float)
+
+
+def by_seed(group: Group, metric: str) -> dict[int, float]:
+    """``{seed: value}`` of the group's runs (finite values; a seed run twice keeps its last run)."""
+    values = group.values(metric)
+    return {int(run.config.get("seed", i)): float(v) for i, (run, v) in enumerate(zip(group.runs, values))
+            if np.isfinite(v)}
 
 
 @dataclass

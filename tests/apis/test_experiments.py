@@ -16,7 +16,7 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_resolves(name):
     register_schemas()
-    embedded = name in ("context_modules_synthetic", "context_study")  # embedded datasets have no root
+    embedded = name in ("context_modules_synthetic", "context_study", "context_arena")  # embedded datasets have no root
     overrides = [f"experiment={name}"] if embedded else [f"experiment={name}", "dataset.root=/data"]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
         cfg = hydra_compose("train", overrides, return_hydra_config=True)
