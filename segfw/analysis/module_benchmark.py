@@ -75,11 +75,28 @@ def neck_names(names: Sequence[str] | None) -> list[str]:
     return list(names) if names else NECKS.names()
 
 
+class _WithContext(torch.nn.Module):
+    """A two-level block (e.g. ``asymmetric_non_local``) as a one-input module: ``block(x, context)`` with a
+    fixed random context of ``channels`` at x's size (c4 of a dilated ResNet: half c5's width, its stride)."""
+
+    def __init__(self, block: torch.nn.Module, channels: int):
+        super().__init__()
+        self.block, self.channels = block, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gen = torch.Generator(x.device).manual_seed(0)
+        context = torch.randn(x.shape[0], self.channels, *x.shape[-2:], generator=gen, device=x.device, dtype=x.dtype)
+        return self.block(x, context)
+
+
 def build_neck_block(name: str, channels: int, stride: int = 8) -> torch.nn.Module:
     """The neck ``name`` with the defaults of ``model/neck=<name>``, on ``channels`` input channels of a
-    stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it."""
+    stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it. A neck
+    that reads a second level gets c4 with ``channels // 2`` at the same stride (see :class:`_WithContext`)."""
     node = OmegaConf.to_container(compose_config("train", [f"model/neck={name}"]).model.neck, resolve=True)
-    return build_neck(node, {"c5": FeatureSpec(channels, stride)}).block
+    context = max(channels // 2, 1)
+    neck = build_neck(node, {"c4": FeatureSpec(context, stride), "c5": FeatureSpec(channels, stride)})
+    return neck.block if neck.context_level is None else _WithContext(neck.block, context)
 
 
 def measure(name: str, size: int, setup: Setup) -> NeckCost:

@@ -133,6 +133,15 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"enc_module\.encoding\.1\.", "neck.block.norm."),
         (r"enc_module\.fc\.0\.", "neck.block.fc."),
         (r"se_layer\.", "side_heads.se.classifier.1."),
+    ]),
+    "ann": ("fusion.stages.", [  # one stage per query scale; mmseg's ANN runs (and can run) only scale 1
+        (r"fusion\.stages\.0\.(key|query|value)_project\.", r"neck.block.fusion.\1."),
+        (r"fusion\.stages\.0\.out_project\.", "neck.block.fusion.out."),
+        (r"fusion\.bottleneck\.", "neck.block.fusion_project."),
+        (r"bottleneck\.", "neck.block.reduce."),
+        (r"context\.stages\.0\.(key|query|value)_project\.", r"neck.block.context.\1."),
+        (r"context\.stages\.0\.out_project\.", "neck.block.context.out."),
+        (r"context\.bottleneck\.", "neck.block.context_project."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)

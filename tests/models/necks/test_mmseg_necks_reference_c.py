@@ -67,3 +67,62 @@ def test_disentangled_non_local_starts_as_the_identity_and_gradchecks():
     block = DisentangledNonLocal(4, reduction=2, temperature=0.5).double()
     torch.testing.assert_close(block.eval()(x), x)  # W_z's BN scale starts at 0
     assert torch.autograd.gradcheck(perturbed(block), (x,), fast_mode=True)
+
+
+def conv_bn(seq, x, relu=True):
+    """A 1×1 ConvBNReLU (``seq``: conv, BN[, ReLU]) of (B, C, N) pixels, written out."""
+    y = batch_norm(seq[1], conv1x1(seq[0], x))
+    return y.clamp_min(0) if relu else y
+
+
+def pyramid_cells(x, scales):
+    """Adaptive average pooling to s×s cells for every s, written from the bin rule: cell (i, j) of s averages
+    rows ⌊iH/s⌋ … ⌈(i+1)H/s⌉ − 1 and columns alike. (B, C, H, W) → (B, C, Σ s²)."""
+    h, w = x.shape[-2:]
+    cells = []
+    for s in scales:
+        for i in range(s):
+            for j in range(s):
+                rows = slice(i * h // s, -(-(i + 1) * h // s))
+                cols = slice(j * w // s, -(-(j + 1) * w // s))
+                cells.append(x[:, :, rows, cols].mean(dim=(2, 3)))
+    return torch.stack(cells, dim=2)
+
+
+def pyramid_attention_reference(block, query, key):
+    b, _, h, w = query.shape
+    q = conv_bn(block.query, query.flatten(2))  # (B, d, N)
+    k = pyramid_cells(conv_bn(block.key, key.flatten(2)).view(b, -1, *key.shape[-2:]), block.pool_scales)
+    v = pyramid_cells(conv1x1(block.value, key.flatten(2)).view(b, -1, *key.shape[-2:]), block.pool_scales)
+    weights = torch.softmax(torch.einsum("bdn,bds->bns", q, k) / math.sqrt(q.shape[1]), dim=-1)
+    return conv1x1(block.out, torch.einsum("bns,bds->bdn", weights, v)).view(b, -1, h, w)
+
+
+def ann_reference(block, x, context):
+    b, _, h, w = x.shape
+    f = torch.cat([pyramid_attention_reference(block.fusion, x, context), x], 1).flatten(2)
+    f = conv_bn(block.fusion_project, f, relu=False).view(b, -1, h, w)
+    f = block.reduce(f)  # a 3×3 ConvBNReLU, as in every head (tested with the heads)
+    y = torch.cat([pyramid_attention_reference(block.context, f, f), f], 1).flatten(2)
+    return conv_bn(block.context_project, y).view(b, -1, h, w)
+
+
+def test_asymmetric_non_local_equals_its_formula():
+    from segfw.models.necks.asymmetric_non_local import AsymmetricNonLocal
+
+    torch.manual_seed(0)
+    block = perturbed(AsymmetricNonLocal(12, 8, channels=10, key_channels=6, pool_scales=(1, 3, 6, 8)).double())
+    assert block.context.query is block.context.key and block.fusion.query is not block.fusion.key  # APNB shares
+    x = torch.randn(2, 12, 13, 21, dtype=torch.float64)
+    context = torch.randn(2, 8, 11, 17, dtype=torch.float64)  # another size: its keys are pooled
+    with torch.no_grad():
+        torch.testing.assert_close(block(x, context), ann_reference(block, x, context), rtol=1e-10, atol=1e-10)
+
+
+def test_asymmetric_non_local_gradchecks():
+    from segfw.models.necks.asymmetric_non_local import AsymmetricNonLocal
+
+    block = perturbed(AsymmetricNonLocal(4, 3, channels=4, key_channels=2, pool_scales=(1, 2)).double())
+    x = torch.randn(2, 4, 3, 5, dtype=torch.float64, requires_grad=True)
+    context = torch.randn(2, 3, 3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(block, (x, context), fast_mode=True)

@@ -60,7 +60,9 @@ def test_yaml_names_the_neck_and_lists_every_parameter_with_its_default(name):
     assert node.pop("reduce") is None and node.pop("concat_input") is False, (
         f"{path} must say 'reduce: null' and 'concat_input: false' (build_neck's context stage, off by default)")
     signature = inspect.signature(segfw.NECKS.get(name))
-    defaults = {k: p.default for k, p in signature.parameters.items() if k != "in_channels"}
+    if "context_channels" in signature.parameters:  # a second input: build_neck's context_level names it
+        assert node.pop("context_level"), f"{path} must name its 'context_level' (the second level it reads)"
+    defaults = {k: p.default for k, p in signature.parameters.items() if k not in ("in_channels", "context_channels")}
     assert sorted(node) == sorted(defaults), f"{path} must list exactly the constructor's keyword arguments"
     for key, default in defaults.items():
         expected = list(default) if isinstance(default, tuple) else default
@@ -85,13 +87,15 @@ def test_neck_keeps_the_map_size_and_is_deterministic(name, size):
 @pytest.mark.parametrize("name", NAMES)
 def test_neck_exports_to_onnx(name, tmp_path):
     """The dynamo exporter: the legacy one cannot export adaptive pooling to sizes that do not divide the map."""
-    block = build_block(name).block
+    neck = build_block(name)
+    block = neck.block
     x = torch.randn(2, CHANNELS, *SIZES[0])
+    inputs = (x,) if neck.context_level is None else (x, torch.randn(2, 8, *SIZES[0]))
     path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(block, (x,), str(path), opset_version=18, dynamo=True, optimize=False, verbose=False)
+        torch.onnx.export(block, inputs, str(path), opset_version=18, dynamo=True, optimize=False, verbose=False)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (exported,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    (exported,) = session.run(None, {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)})
     with torch.no_grad():
-        np.testing.assert_allclose(exported, block(x).numpy(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(exported, block(*inputs).numpy(), rtol=1e-4, atol=1e-4)
