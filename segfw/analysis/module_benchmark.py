@@ -75,11 +75,27 @@ def neck_names(names: Sequence[str] | None) -> list[str]:
     return list(names) if names else NECKS.names()
 
 
+BENCH_NUM_CLASSES = 19  # for necks that classify (object_context's soft regions): Cityscapes' count
+
+
 def build_neck_block(name: str, channels: int, stride: int = 8) -> torch.nn.Module:
     """The neck ``name`` with the defaults of ``model/neck=<name>``, on ``channels`` input channels of a
-    stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it."""
+    stride-``stride`` level (c5 of an output-stride-8 backbone; c4 beside it with half the channels, as
+    in a ResNet), built as the framework builds it."""
     node = OmegaConf.to_container(compose_config("train", [f"model/neck={name}"]).model.neck, resolve=True)
-    return build_neck(node, {"c5": FeatureSpec(channels, stride)}).block
+    specs = {"c4": FeatureSpec(channels // 2, stride), "c5": FeatureSpec(channels, stride)}
+    return build_neck(node, specs, BENCH_NUM_CLASSES).block
+
+
+class _WithLevels(torch.nn.Module):
+    """``block(x)`` for a block that also reads other levels (``context_levels``): fixed random maps of them."""
+
+    def __init__(self, block: torch.nn.Module, levels: dict[str, torch.Tensor]):
+        super().__init__()
+        self.block, self.levels = block, levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x, self.levels)
 
 
 def measure(name: str, size: int, setup: Setup) -> NeckCost:
@@ -90,6 +106,9 @@ def measure(name: str, size: int, setup: Setup) -> NeckCost:
     device = resolve_device(setup.device)
     block = build_neck_block(name, setup.channels).to(device)
     x = torch.randn(setup.batch, setup.channels, size, size, device=device, requires_grad=True)
+    if getattr(block, "context_levels", ()):
+        block = _WithLevels(block, {level: torch.randn(setup.batch, setup.channels // 2, size, size, device=device)
+                                    for level in block.context_levels})
     flops, _ = count_flops(block, x)
     block.train()
 
