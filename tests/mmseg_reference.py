@@ -5,7 +5,9 @@ imports ``mmcv.ops``, whose modules ask ``mmcv.utils.ext_loader.load_ext('_ext',
 functions at import time. The models these tests build (ResNet, FCN/PSP/ASPP/UPer heads, mmcv's
 ``CrissCrossAttention``, which is plain PyTorch) never call one, so a stand-in module that answers
 every name with a function raising ``NotImplementedError`` lets the import succeed, and any
-accidental use of a compiled op fails loudly instead of computing something else.
+accidental use of a compiled op fails loudly instead of computing something else. The one compiled op
+a tested model needs, PSANet's ``PSAMask``, is given to mmseg as :class:`PSAMaskStandIn`, a plain
+PyTorch transcription of mmcv's CPU kernel.
 
 Usage::
 

@@ -89,14 +89,29 @@ class _WithContext(torch.nn.Module):
         return self.block(x, context)
 
 
+BENCH_NUM_CLASSES = 19  # for necks that classify (object_context's soft regions): Cityscapes' count
+
+
 def build_neck_block(name: str, channels: int, stride: int = 8) -> torch.nn.Module:
     """The neck ``name`` with the defaults of ``model/neck=<name>``, on ``channels`` input channels of a
-    stride-``stride`` level (c5 of an output-stride-8 backbone), built as the framework builds it. A neck
-    that reads a second level gets c4 with ``channels // 2`` at the same stride (see :class:`_WithContext`)."""
+    stride-``stride`` level (c5 of an output-stride-8 backbone; c4 beside it with half the channels, as
+    in a ResNet), built as the framework builds it. A neck that reads c4 as its second input
+    (``context_level``) gets a fixed random c4 (see :class:`_WithContext`)."""
     node = OmegaConf.to_container(compose_config("train", [f"model/neck={name}"]).model.neck, resolve=True)
     context = max(channels // 2, 1)
-    neck = build_neck(node, {"c4": FeatureSpec(context, stride), "c5": FeatureSpec(channels, stride)})
+    neck = build_neck(node, {"c4": FeatureSpec(context, stride), "c5": FeatureSpec(channels, stride)}, BENCH_NUM_CLASSES)
     return neck.block if neck.context_level is None else _WithContext(neck.block, context)
+
+
+class _WithLevels(torch.nn.Module):
+    """``block(x)`` for a block that also reads other levels (``context_levels``): fixed random maps of them."""
+
+    def __init__(self, block: torch.nn.Module, levels: dict[str, torch.Tensor]):
+        super().__init__()
+        self.block, self.levels = block, levels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x, self.levels)
 
 
 def measure(name: str, size: int, setup: Setup) -> NeckCost:
@@ -107,6 +122,9 @@ def measure(name: str, size: int, setup: Setup) -> NeckCost:
     device = resolve_device(setup.device)
     block = build_neck_block(name, setup.channels).to(device)
     x = torch.randn(setup.batch, setup.channels, size, size, device=device, requires_grad=True)
+    if getattr(block, "context_levels", ()):
+        block = _WithLevels(block, {level: torch.randn(setup.batch, setup.channels // 2, size, size, device=device)
+                                    for level in block.context_levels})
     flops, _ = count_flops(block, x)
     block.train()
 

@@ -25,7 +25,15 @@ PRESETS = {
     "psanet_r50-d8": ("psanet_r50-d8", STANDARD, SMALL),
     # EncHead's SE loss (BCE of the class-presence logits, weight 0.2) is our SE side head's loss_se
     "encnet_r50-d8": ("encnet_r50-d8", {**STANDARD, "decode.loss_se": "loss_se"}, SMALL),
+    # the cascade's first stage (FCNHead, weight 0.4) is the object_context neck's region classifier
+    "ocrnet_r50-d8": ("ocrnet_r50-d8", {"decode_0.loss_ce": "loss_regions", "decode_1.loss_ce": "loss_ce"}, SMALL),
 }
+# mmseg's CascadeEncoderDecoder runs its first stage twice in training (once for its loss, once more
+# for the regions the OCR head reads: "forward test again, maybe unnecessary"), drawing a second
+# dropout mask that segfw's single pass has no counterpart for: its losses are compared without dropout,
+# and the BN statistics of that stage (updated twice there, once here) are left out of the buffer check
+NO_DROPOUT_IN_TRAINING = {"ocrnet_r50-d8"}
+RUN_TWICE_BY_MMSEG = {"ocrnet_r50-d8": "neck.block.regions."}
 
 
 def build_pair(preset: str, compose):
@@ -42,9 +50,15 @@ def test_preset_equals_mmseg(preset, compose):
 
     mm.assert_same_eval_logits(ours, reference, images, (2, NUM_CLASSES, *size))
 
+    if preset in NO_DROPOUT_IN_TRAINING:
+        for m in [*reference.modules(), *ours.modules()]:
+            if isinstance(m, torch.nn.Dropout2d):
+                m.p = 0.0
     # the same dropout masks: both classify in the same order
     mm.assert_same_training_losses(ours, reference, images, masks, PRESETS[preset][1])
     # the training step moved the same buffers the same way (BN statistics, EMANet's bases)
     expected_state, got_state = convert_state("mmseg", reference.state_dict()), ours.state_dict()
     for key, value in expected_state.items():
+        if preset in RUN_TWICE_BY_MMSEG and key.startswith(RUN_TWICE_BY_MMSEG[preset]) and ("running" in key or "batches" in key):
+            continue
         torch.testing.assert_close(got_state[key], value, rtol=1e-4, atol=1e-5, msg=key)

@@ -24,6 +24,8 @@ PRESETS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))  # new pres
 NUM_CLASSES = 3
 # mmseg's transformer presets: backbone at its native stride 32 (no dilation), no auxiliary head
 TRANSFORMER_PRESETS = {p for p in PRESETS if p.startswith(("segformer_", "segnext_"))}
+# OCRNet's cascade: the neck classifies c4 (soft object regions) and publishes those logits (side head `regions`)
+NECK_OWNS_AUX_CLASSIFIER = {"ocrnet_r50-d8"}
 
 
 def test_paper_presets_exist_with_imagenet_weights(compose):
@@ -51,7 +53,10 @@ def test_preset_builds_and_trains_one_step(preset, compose):
     else:
         # fcn_r18: the light CPU default; upernet_r50: mmseg's UPerNet runs its FPN on c2..c5 at strides 4..32
         assert model_cfg.backbone.output_stride == {"fcn_r18": 16, "upernet_r50": 32}.get(preset, 8)
-        assert model_cfg.aux_head.in_level == "c4" and model_cfg.aux_weight == 0.4
+        if preset in NECK_OWNS_AUX_CLASSIFIER:  # the auxiliary classifier on c4 is the neck's (a side output)
+            assert not model_cfg.get("aux_head") and model_cfg.neck.region_level == "c4"
+        else:
+            assert model_cfg.aux_head.in_level == "c4" and model_cfg.aux_weight == 0.4
     torch.manual_seed(0)
     model = segfw.build_segmentor(model_cfg, num_classes=NUM_CLASSES).train()
     images = torch.randn(2, 3, 33, 33)
@@ -59,7 +64,8 @@ def test_preset_builds_and_trains_one_step(preset, compose):
     masks[:, :5] = 255
     losses = model.losses(images, masks)
     sides = {f"loss_{name}" for name in model_cfg.get("side_heads") or {}}
-    assert set(losses) == ({"loss_ce"} if transformer else {"loss_ce", "loss_aux"}) | sides
+    plain = transformer or preset in NECK_OWNS_AUX_CLASSIFIER
+    assert set(losses) == ({"loss_ce"} if plain else {"loss_ce", "loss_aux"}) | sides
     sum(losses.values()).backward()
     assert next(model.backbone.parameters()).grad is not None
 

@@ -144,6 +144,16 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"context\.bottleneck\.", "neck.block.context_project."),
         (r"conv_seg\.", "head.classifier.1."),
     ]),
+    # OCR (zoo2): CascadeEncoderDecoder's decode_head.0 (FCNHead) and .1 (OCRHead) → the object_context neck
+    # (its region classifier, bottleneck, object attention, fuse) + the fcn head's classifier
+    "ocr": ("1.object_context_block.", [
+        (r"0\.convs\.", "neck.block.regions.convs."),
+        (r"0\.conv_seg\.", "neck.block.regions.classifier.1."),
+        (r"1\.bottleneck\.", "neck.block.bottleneck."),
+        (r"1\.object_context_block\.(key|query|value|out)_project\.", r"neck.block.attention.\1."),
+        (r"1\.object_context_block\.bottleneck\.", "neck.block.fuse."),
+        (r"1\.conv_seg\.", "head.classifier.1."),
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),
