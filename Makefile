@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist processes for `make test` (whole test files per process): many tests wait on tool
+# subprocesses and interpreter start-up, so two processes finish the suite sooner on two cores
+TEST_WORKERS ?= 2
 export NO_ALBUMENTATIONS_UPDATE := 1
 
 .PHONY: install train test tensorboard benchmark clean
@@ -19,7 +22,7 @@ train: $(STAMP)
 	$(BIN)/python tools/train.py $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(ARGS)
 
 tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir $(or $(RUN_DIR),outputs) --bind_all
