@@ -7,8 +7,10 @@ mmseg's ``EncoderDecoder`` is built from its published configs/segnext/segnext_m
 with the preset's ``test_size_divisor: 32``. The NMF draws random bases at every forward, in eval too: both sides
 run from the same global seed, so they draw the same bases (both with ``rand_init=True``).
 MSCAN-T: 2×3×97×129 (odd at every stride, padded to 128×160), eval logits and the training loss (drop path,
-NMF bases and dropout drawn in the same order). S, B, L (the same code with wider stages, deeper stacks and wider
-heads): strict conversion of the whole model and eval logits on one 33×47 image, to keep the test short.
+NMF bases and dropout drawn in the same order). S and L (the same code with wider stages, the deepest stack and
+the widest head): strict conversion of the whole model and eval logits on one 33×47 image. B (S's widths, depths
+3-3-12-3, a 512 head: nothing L and S do not cover) is left out to keep the suite's time; its preset still
+composes and trains a step in tests/test_presets.py.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def test_segnext_mscan_t_equals_mmseg(compose):
     mm.assert_same_training_losses(ours, reference, images, masks, {"decode.loss_ce": "loss_ce"})
 
 
-@pytest.mark.parametrize("variant", ["s", "b", "l"])
+@pytest.mark.parametrize("variant", ["s", "l"])
 def test_segnext_wider_variants_convert_and_equal_mmseg(variant, compose):
     images, _ = mm.random_batch(TINY, NUM_CLASSES)
     reference, ours = build_pair(variant, compose)
