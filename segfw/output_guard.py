@@ -100,28 +100,29 @@ def _refuse(option: str, output: str | Path, why: str, fix: str) -> ConfigError:
     return ConfigError(f"{option}={output} {why}; {fix}")
 
 
-def _check_writable_parent(target: Path, option: str, output: str | Path) -> None:
-    """The nearest existing folder above ``target`` must be a folder this process may write into."""
+def _writable_parent_problem(target: Path, option: str) -> tuple[str, str] | None:
+    """(why, fix) when the nearest existing folder above ``target`` is a file or not writable, else None."""
     parent = target.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise _refuse(option, output, f"cannot be written: {parent} is a file, not a folder", f"give {option}= a path in a folder")
+        return f"cannot be written: {parent} is a file, not a folder", f"give {option}= a path in a folder"
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise _refuse(option, output, f"cannot be written: the folder {parent} is not writable",
-                      f"give {option}= a path in a folder you may write to")
+        return (f"cannot be written: the folder {parent} is not writable",
+                f"give {option}= a path in a folder you may write to")
+    return None
 
 
-def _check_target(target: Path, option: str, output: str | Path, inputs: Inputs, overwrite: bool) -> None:
+def _target_problem(target: Path, option: str, inputs: Inputs, overwrite: bool) -> tuple[str, str] | None:
+    """(why, fix) when the resolved output file ``target`` may not be written, else None."""
     where = inputs.owner(target)
     if where:
-        raise _refuse(option, output, f"{where}; writing there could replace your files",
-                      f"give {option}= a path outside it")
+        return f"{where}; writing there could replace your files", f"give {option}= a path outside it"
     if target.is_dir():
-        raise _refuse(option, output, "is an existing folder, not a file", f"give {option}= a file path")
+        return "is an existing folder, not a file", f"give {option}= a file path"
     if target.exists() and not overwrite:
-        raise _refuse(option, output, "already exists", "add overwrite=true to replace it, or give another path")
-    _check_writable_parent(target, option, output)
+        return "already exists", "add overwrite=true to replace it, or give another path"
+    return _writable_parent_problem(target, option)
 
 
 def guard_file(output: str | Path, option: str, inputs: Inputs, overwrite: bool = False) -> Path:
@@ -130,7 +131,9 @@ def guard_file(output: str | Path, option: str, inputs: Inputs, overwrite: bool 
     Refused: the file resolves to one of ``inputs`` or into an input folder; it is an existing folder; it
     exists and ``overwrite`` is false; its folder cannot be created or written.
     """
-    _check_target(resolve(output), option, output, inputs, overwrite)
+    problem = _target_problem(resolve(output), option, inputs, overwrite)
+    if problem:
+        raise _refuse(option, output, *problem)
     return Path(output).expanduser()
 
 
@@ -144,13 +147,14 @@ def guard_folder(output: str | Path, option: str, inputs: Inputs, names: Iterabl
         raise _refuse(option, output, f"{where}; writing there could replace your files", f"give {option}= a path outside it")
     if resolved.exists() and not resolved.is_dir():
         raise _refuse(option, output, "is an existing file, not a folder", f"give {option}= a folder path")
-    _check_writable_parent(resolved / "x", option, output)
+    problem = _writable_parent_problem(resolved / "x", option)
+    if problem:
+        raise _refuse(option, output, *problem)
     for name in names:
-        target = resolve(folder / name)
-        try:
-            _check_target(target, option, output, inputs, overwrite)
-        except ConfigError as error:
-            raise ConfigError(f"{option}={output}: {name} {str(error).split(' ', 1)[1]}") from None
+        problem = _target_problem(resolve(folder / name), option, inputs, overwrite)
+        if problem:
+            why, fix = problem
+            raise ConfigError(f"{option}={output}: {name} {why}; {fix}")
     return folder
 
 

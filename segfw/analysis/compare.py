@@ -30,9 +30,11 @@ import numpy as np
 import yaml
 from scipy import stats
 
+from segfw.atomic_write import atomic_write, write_text
 from segfw.distance_metrics import flat_scores
 from segfw.engine.resume_check import flatten
 from segfw.errors import ConfigError
+from segfw.output_guard import Inputs, guard_file, guard_folder
 
 IGNORED_KEYS = ("seed", "run_dir", "resume")
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -327,7 +329,7 @@ def bar_chart(cmp: Comparison, path: Path) -> None:
     ax.set_ylabel("IoU (%), mean ± std over seeds")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
 
@@ -342,25 +344,47 @@ def report(cmp: Comparison, command: str) -> str:
     )
 
 
+OUTPUT_NAMES = {"markdown": "comparison.md", "csv": "comparison.csv", "chart": "comparison.png"}
+RUN_FILES = ("config.yaml", "metrics.json", "costs.json")  # what :func:`find_runs` reads from each run
+
+
+def compared_inputs(cmp: Comparison) -> Inputs:
+    """The files the comparison was made from (each run's config, metrics and costs) and its checkpoints."""
+    inputs = Inputs()
+    for group in cmp.groups:
+        for run in group.runs:
+            for name in RUN_FILES:
+                inputs.file(run.path / name if (run.path / name).exists() else None, "compared run's file")
+            inputs.folder(run.path / "checkpoints" if (run.path / "checkpoints").is_dir() else None, "checkpoints")
+    return inputs
+
+
 def write_outputs(cmp: Comparison, folder: Path, command: str) -> dict[str, Path]:
-    """``comparison.md``, ``comparison.csv`` and ``comparison.png`` in ``folder``."""
+    """``comparison.md``, ``comparison.csv`` and ``comparison.png`` in ``folder`` (default: the first run folder).
+
+    Each file is checked, resolved through symlinks, against the runs' files before anything is written, and
+    written atomically; an earlier comparison's files of these names are regenerated (replaced)."""
+    guard_folder(folder, "--output", compared_inputs(cmp), OUTPUT_NAMES.values(), overwrite=True)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": folder / "comparison.md", "csv": folder / "comparison.csv", "chart": folder / "comparison.png"}
-    paths["markdown"].write_text(report(cmp, command))
-    paths["csv"].write_text(csv_text(cmp))
-    bar_chart(cmp, paths["chart"])
+    paths = {key: folder / name for key, name in OUTPUT_NAMES.items()}
+    write_text(paths["markdown"], report(cmp, command))
+    write_text(paths["csv"], csv_text(cmp))
+    atomic_write(paths["chart"], lambda tmp: bar_chart(cmp, tmp))
     return paths
 
 
 def update_document(path: Path, block: str) -> None:
     """Put ``block`` between the ``<!-- compare:begin -->`` / ``<!-- compare:end -->`` markers of
-    ``path`` (appended, with markers, when the file or the markers do not exist yet)."""
+    ``path`` (appended, with markers, when the file or the markers do not exist yet). ``path`` must be a
+    Markdown file (``.md``), so a run's ``metrics.json`` or ``config.yaml`` can never be rewritten; the
+    rest of the file is kept and the new text replaces it atomically."""
+    if Path(path).suffix.lower() != ".md":
+        raise ConfigError(f"--update={path} is not a Markdown file; give --update= a .md document (e.g. docs/results.md)")
+    path = guard_file(path, "--update", Inputs(), overwrite=True)
     text = path.read_text() if path.is_file() else ""
     generated = f"{BEGIN}\n{block.rstrip()}\n{END}"
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: generated, text, count=1, flags=re.S)
     else:
         text = (text.rstrip() + "\n\n" if text else "") + generated + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text(path, text)

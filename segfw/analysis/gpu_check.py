@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from segfw.analysis.gpu_check_parts import RowWriter
+from segfw.atomic_write import atomic_write
 from segfw.errors import ConfigError
+from segfw.output_guard import Inputs, guard_folder
 
 FIGURE_COLUMNS = ("images_per_s", "ms_per_step", "peak_MiB", "mIoU")
 
@@ -97,6 +99,7 @@ def run_gpu_check(cfg: Mapping[str, Any], output: Path) -> tuple[str, list[dict]
     if unknown:
         raise ConfigError(f"parts: unknown part(s) {sorted(unknown)}; choose from env, train, torchrun, eval, "
                           "cuda_tests, peers")
+    guard_folder(output, "output", Inputs(), ())  # a folder (not a file) that can be created and written
     if output.exists() and any(output.iterdir()):
         raise ConfigError(f"output={output} is not empty; name a new folder (the check never writes over a report)")
     log_dir = output / "logs"
@@ -115,7 +118,8 @@ def run_gpu_check(cfg: Mapping[str, Any], output: Path) -> tuple[str, list[dict]
     rows = [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines() if line]
     table = format_report(rows)
     total = time.perf_counter() - started
-    (output / "gpu_check.md").write_text(f"{table}\n\ntotal {total:.0f} s\n", encoding="utf-8")
-    (output / "gpu_check.json").write_text(json.dumps({"total_s": round(total, 1), "rows": rows}, indent=1),
-                                           encoding="utf-8")
+    report = {"gpu_check.md": f"{table}\n\ntotal {total:.0f} s\n",
+              "gpu_check.json": json.dumps({"total_s": round(total, 1), "rows": rows}, indent=1)}
+    for name, text in report.items():
+        atomic_write(output / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     return table, rows

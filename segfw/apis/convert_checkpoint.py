@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segfw.config import TrainConfig
 from segfw.engine.checkpoint import save_checkpoint
+from segfw.output_guard import Inputs, guard_file
 from segfw.engine.data import build_split
 from segfw.models.conversion import convert_state
 from segfw.models.segmentor import build_segmentor
@@ -24,7 +25,7 @@ from segfw.models.state_dict import load_checked
 from segfw.errors import ConfigError
 from segfw.registry import DATASETS
 
-TOOL_KEYS = ("from", "input", "output")
+TOOL_KEYS = ("from", "input", "output", "overwrite")
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -81,9 +82,7 @@ def convert_checkpoint(cfg: DictConfig, overrides: Sequence[str]) -> Path:
     given = {o.split("=", 1)[0] for o in overrides}
     if "model" not in given:
         raise ConfigError("say which preset the checkpoint is, e.g. model=pspnet_r50-d8 (configs/model/)")
-    output = Path(output).expanduser()
-    if output.exists():
-        raise ConfigError(f"output '{output}' already exists; choose a new file (nothing is overwritten)")
+    output = guard_file(output, "output", Inputs().file(cfg.input, "input"), bool(cfg.get("overwrite")))
     state = convert_state(source, read_state_dict(cfg.input))
     classes, palette = dataset_classes(cfg, "dataset" in given, _num_classes(state))
     run_cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), {k: v for k, v in cfg.items() if k not in TOOL_KEYS})

@@ -152,3 +152,15 @@ def test_browse_refuses_to_write_a_grid_over_a_mask(compose, trained):
     with pytest.raises(ConfigError, match=r"output=.*s00.png is inside the dataset root"):
         browse(cfg)
     assert snapshot(root) == before
+
+
+def test_a_refusal_names_the_whole_path_and_file_even_with_spaces(tmp_path):
+    from segfw.output_guard import Inputs, guard_folder
+
+    out = tmp_path / "my predictions"
+    out.mkdir()
+    (out / "a b.png").write_bytes(b"mine")
+    with pytest.raises(ConfigError) as error:
+        guard_folder(out, "output", Inputs(), ["a b.png"])
+    assert str(error.value) == (f"output={out}: a b.png already exists; add overwrite=true to replace it, "
+                                "or give another path")
