@@ -93,3 +93,11 @@ def test_necks_come_from_the_config_directory_of_the_tools(tmp_path, monkeypatch
     assert len(build_neck_block("ppm", 16).branches) == 4
     monkeypatch.setattr(segfw.config, "CONFIG_DIR", configs)
     assert len(build_neck_block("ppm", 16).branches) == 2
+
+
+def test_plot_writes_a_log_log_png_of_the_measured_necks(tool, tmp_path, capsys):
+    path = tmp_path / "time.png"
+    tool.main(["--necks", "identity", "--sizes", "3", "5", "--channels", "2", "--warmup", "0", "--repeats", "1",
+               "--device", "cpu", "--threads", "1", "--plot", str(path)])
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {path}"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
