@@ -16,6 +16,7 @@ from segfw.analysis.module_benchmark import (
     format_ratios,
     measure,
     measure_isolated,
+    plot_times,
 )
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "benchmark_modules.py"
@@ -95,9 +96,8 @@ def test_necks_come_from_the_config_directory_of_the_tools(tmp_path, monkeypatch
     assert len(build_neck_block("ppm", 16).branches) == 2
 
 
-def test_plot_writes_a_log_log_png_of_the_measured_necks(tool, tmp_path, capsys):
-    path = tmp_path / "time.png"
-    tool.main(["--necks", "identity", "--sizes", "3", "5", "--channels", "2", "--warmup", "0", "--repeats", "1",
-               "--device", "cpu", "--threads", "1", "--plot", str(path)])
-    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {path}"
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_plot_writes_a_log_log_png_of_the_measured_necks(tmp_path):
+    costs = [NeckCost("lska", 16, step_ms=2.0), NeckCost("lska", 32, step_ms=8.0),
+             NeckCost("non_local", 16, step_ms=3.0), NeckCost("non_local", 32, failure="timeout")]
+    path = plot_times(costs, tmp_path / "time.png", "B=2, C=8")
+    assert path == tmp_path / "time.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
