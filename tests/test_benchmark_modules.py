@@ -101,3 +101,12 @@ def test_plot_writes_a_log_log_png_of_the_measured_necks(tmp_path):
              NeckCost("non_local", 16, step_ms=3.0), NeckCost("non_local", 32, failure="timeout")]
     path = plot_times(costs, tmp_path / "time.png", "B=2, C=8")
     assert path == tmp_path / "time.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tool_measures_in_process_and_writes_the_plot(tool, tmp_path, capsys):
+    path = tmp_path / "time.png"
+    tool.main(["--necks", "identity", "--sizes", "3", "5", "--channels", "2", "--warmup", "0", "--repeats", "1",
+               "--device", "cpu", "--threads", "1", "--in-process", "--plot", str(path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].startswith("| identity | 3² |") and lines[4].startswith("| identity | 5² |")
+    assert lines[-1] == f"wrote {path}" and path.read_bytes()[:4] == b"\x89PNG"

@@ -20,7 +20,7 @@ from segfw.cli import user_errors_as_one_line
 from segfw.engine.device import resolve_device
 
 
-def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup, str | None]:
+def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup, str | None, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--necks", nargs="+", default=None, help="neck names (default: every registered neck)")
     parser.add_argument("--sizes", nargs="+", type=int, default=[32, 64, 96, 128], help="map sides H = W")
@@ -34,19 +34,22 @@ def parse_args(argv: list[str] | None) -> tuple[list[str], list[int], Setup, str
     parser.add_argument("--memory-limit-gib", type=float, default=None,
                         help="address-space limit of each measuring process (CPU runs on shared machines)")
     parser.add_argument("--plot", default=None, help="also write a log-log PNG of time vs H·W to this path")
+    parser.add_argument("--in-process", action="store_true",
+                        help="measure every case in this process (no per-case process start-up, time or memory limit)")
     args = parser.parse_args(argv)
     necks = neck_names(args.necks)
     setup = Setup(args.channels, args.batch, str(resolve_device(args.device)), args.warmup, args.repeats,
                   args.threads, args.memory_limit_gib, args.timeout)
-    return necks, args.sizes, setup, args.plot
+    return necks, args.sizes, setup, args.plot, args.in_process
 
 
 @user_errors_as_one_line
 def main(argv: list[str] | None = None) -> None:
-    necks, sizes, setup, plot = parse_args(argv)
+    necks, sizes, setup, plot, in_process = parse_args(argv)
     print(setup.describe(), flush=True)
     costs = measure_all(necks, sizes, setup,
-                        report=lambda cost: print(progress_line(cost), file=sys.stderr, flush=True))
+                        report=lambda cost: print(progress_line(cost), file=sys.stderr, flush=True),
+                        isolated=not in_process)
     print(format_costs(costs))
     print()
     print(format_ratios(costs))

@@ -151,15 +151,16 @@ def measure_isolated(name: str, size: int, setup: Setup) -> NeckCost:
 
 
 def measure_all(necks: Sequence[str], sizes: Sequence[int], setup: Setup,
-                report: Callable[[NeckCost], None] = lambda cost: None) -> list[NeckCost]:
-    """:func:`measure_isolated` for every size, then every neck; ``report`` sees each cost as it comes.
+                report: Callable[[NeckCost], None] = lambda cost: None, isolated: bool = True) -> list[NeckCost]:
+    """:func:`measure_isolated` (``isolated=False``: :func:`measure`, all in this process, no time or memory
+    limit) for every size, then every neck; ``report`` sees each cost as it comes.
 
     Returns the costs ordered by neck (in ``necks`` order), then size (ascending).
     """
     costs = []
     for size in sizes:
         for name in necks:
-            cost = measure_isolated(name, size, setup)
+            cost = measure_isolated(name, size, setup) if isolated else measure(name, size, setup)
             report(cost)
             costs.append(cost)
     return sorted(costs, key=lambda c: (list(necks).index(c.neck), c.size))
