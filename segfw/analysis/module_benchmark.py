@@ -212,9 +212,9 @@ def plot_times(costs: Sequence[NeckCost], path: str | Path, title: str = "") -> 
 
     measured = [c for c in costs if not c.failure and c.step_ms > 0]
     figure, axes = plt.subplots(figsize=(7, 5))
-    for neck in dict.fromkeys(c.neck for c in measured):
+    for index, neck in enumerate(dict.fromkeys(c.neck for c in measured)):
         points = sorted((c.size**2, c.step_ms) for c in measured if c.neck == neck)
-        axes.plot(*zip(*points), marker="o", label=neck)
+        axes.plot(*zip(*points), marker="os^"[index // 10 % 3], linestyle=("-", "--", "-.")[index // 10 % 3], label=neck)
     if measured:
         pixels = sorted({c.size**2 for c in measured})
         first = min(measured, key=lambda c: c.size)
