@@ -360,6 +360,8 @@ class BenchmarkModulesConfig:
     threads: Optional[int] = MISSING
     timeout: float = MISSING
     memory_limit_gib: Optional[float] = MISSING
+    plot: Optional[str] = MISSING
+    in_process: bool = MISSING
 
 
 @dataclass

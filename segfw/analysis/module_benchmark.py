@@ -23,6 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
@@ -185,15 +186,16 @@ def measure_isolated(name: str, size: int, setup: Setup) -> NeckCost:
 
 
 def measure_all(necks: Sequence[str], sizes: Sequence[int], setup: Setup,
-                report: Callable[[NeckCost], None] = lambda cost: None) -> list[NeckCost]:
-    """:func:`measure_isolated` for every size, then every neck; ``report`` sees each cost as it comes.
+                report: Callable[[NeckCost], None] = lambda cost: None, isolated: bool = True) -> list[NeckCost]:
+    """:func:`measure_isolated` (``isolated=False``: :func:`measure`, all in this process, no time or memory
+    limit) for every size, then every neck; ``report`` sees each cost as it comes.
 
     Returns the costs ordered by neck (in ``necks`` order), then size (ascending).
     """
     costs = []
     for size in sizes:
         for name in necks:
-            cost = measure_isolated(name, size, setup)
+            cost = measure_isolated(name, size, setup) if isolated else measure(name, size, setup)
             report(cost)
             costs.append(cost)
     return sorted(costs, key=lambda c: (list(necks).index(c.neck), c.size))
@@ -233,3 +235,32 @@ def format_ratios(costs: Sequence[NeckCost], dear: str = "non_local", cheap: str
                      f"{a.peak_mib / b.peak_mib:.1f}×"]
         lines.append(f"| {size}² | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_times(costs: Sequence[NeckCost], path: str | Path, title: str = "") -> Path:
+    """A log-log PNG of fwd+bwd time against the pixel count H·W, one line per neck (failures left out),
+    with dotted O(H·W) and O((H·W)²) guides through the first neck's smallest map. Returns ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [c for c in costs if not c.failure and c.step_ms > 0]
+    figure, axes = plt.subplots(figsize=(7, 5))
+    for index, neck in enumerate(dict.fromkeys(c.neck for c in measured)):
+        points = sorted((c.size**2, c.step_ms) for c in measured if c.neck == neck)
+        axes.plot(*zip(*points), marker="os^"[index // 10 % 3], linestyle=("-", "--", "-.")[index // 10 % 3], label=neck)
+    if measured:
+        pixels = sorted({c.size**2 for c in measured})
+        first = min(measured, key=lambda c: c.size)
+        for power, label in ((1, "∝ H·W"), (2, "∝ (H·W)²")):
+            axes.plot(pixels, [first.step_ms * (p / first.size**2) ** power for p in pixels], "k:", lw=0.8)
+            axes.annotate(label, (pixels[-1], first.step_ms * (pixels[-1] / first.size**2) ** power), fontsize=8)
+    axes.set(xscale="log", yscale="log", xlabel="pixels H·W of the feature map", ylabel="fwd+bwd time (ms)",
+             title=title)
+    axes.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -17,6 +17,7 @@ from segfw.analysis.module_benchmark import (
     format_ratios,
     measure,
     measure_isolated,
+    plot_times,
 )
 
 TOOL = REPO / "tools" / "benchmark_modules.py"
@@ -93,3 +94,19 @@ def test_necks_come_from_the_config_directory_of_the_tools(tmp_path, monkeypatch
     assert len(build_neck_block("ppm", 16).branches) == 4
     monkeypatch.setattr(segfw.config, "CONFIG_DIR", configs)
     assert len(build_neck_block("ppm", 16).branches) == 2
+
+
+def test_plot_writes_a_log_log_png_of_the_measured_necks(tmp_path):
+    costs = [NeckCost("lska", 16, step_ms=2.0), NeckCost("lska", 32, step_ms=8.0),
+             NeckCost("non_local", 16, step_ms=3.0), NeckCost("non_local", 32, failure="timeout")]
+    path = plot_times(costs, tmp_path / "time.png", "B=2, C=8")
+    assert path == tmp_path / "time.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tool_measures_in_process_and_writes_the_plot(tool, tmp_path, capsys):
+    path = tmp_path / "time.png"
+    tool.main(["necks=[identity]", "sizes=[3,5]", "channels=2", "warmup=0", "repeats=1", "device=cpu", "threads=1",
+               "in_process=true", f"plot={path}"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].startswith("| identity | 3² |") and lines[4].startswith("| identity | 5² |")
+    assert lines[-1] == f"wrote {path}" and path.read_bytes()[:4] == b"\x89PNG"
