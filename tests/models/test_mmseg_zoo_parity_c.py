@@ -24,6 +24,8 @@ LOSSES = {"decode.loss_ce": "loss_ce", "aux.loss_ce": "loss_aux"}
 PRESETS = {
     "dnl_r50-d8": ("dnl_r50-d8", ["dnl_block"]),
     "ann_r50-d8": ("ann_r50-d8", ["fusion", "context"]),
+    "apcnet_r50-d8": ("apcnet_r50-d8", ["acm_modules"]),
+    "dmnet_r50-d8": ("dmnet_r50-d8", ["dcm_modules"]),
 }
 # ANN's attention inputs reach ~1e4 with random weights and BN statistics, its scores ~1e8: a saturated softmax
 # is an argmax that float rounding flips. Its query/key projections' BN scales and shifts are multiplied by

@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO, tiny_overrides
 
 
-PRESETS = {"dnl_r50-d8": "disentangled_non_local"}  # preset → its neck
+PRESETS = {"dnl_r50-d8": "disentangled_non_local", "ann_r50-d8": "asymmetric_non_local",
+           "apcnet_r50-d8": "adaptive_context", "dmnet_r50-d8": "dynamic_filters"}  # preset → its neck
 
 
 @pytest.mark.slow

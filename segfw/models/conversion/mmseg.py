@@ -154,6 +154,24 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"1\.object_context_block\.bottleneck\.", "neck.block.fuse."),
         (r"1\.conv_seg\.", "head.classifier.1."),
     ]),
+    "apc": ("acm_modules.", [
+        (r"acm_modules\.(\d+)\.pooled_redu_conv\.", r"neck.block.acms.\1.pooled_reduce."),
+        (r"acm_modules\.(\d+)\.input_redu_conv\.", r"neck.block.acms.\1.reduce."),
+        (r"acm_modules\.(\d+)\.global_info\.", r"neck.block.acms.\1.global_info."),
+        (r"acm_modules\.(\d+)\.gla\.", r"neck.block.acms.\1.affinity."),
+        (r"acm_modules\.(\d+)\.residual_conv\.", r"neck.block.acms.\1.residual."),
+        (r"acm_modules\.(\d+)\.fusion_conv\.", r"neck.block.acms.\1.fusion."),
+        (r"bottleneck\.", "head.convs.0."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
+    "dm": ("dcm_modules.", [
+        (r"dcm_modules\.(\d+)\.filter_gen_conv\.", r"neck.block.dcms.\1.filter_gen."),
+        (r"dcm_modules\.(\d+)\.input_redu_conv\.", r"neck.block.dcms.\1.reduce."),
+        (r"dcm_modules\.(\d+)\.norm\.", r"neck.block.dcms.\1.norm."),
+        (r"dcm_modules\.(\d+)\.fusion_conv\.", r"neck.block.dcms.\1.fusion."),
+        (r"bottleneck\.", "head.convs.0."),
+        (r"conv_seg\.", "head.classifier.1."),
+    ]),
     # SegFormer's all-MLP head: before "fcn" (it also has "convs." keys)
     "segformer": ("fusion_conv.", [
         (r"convs\.", "head.convs."),

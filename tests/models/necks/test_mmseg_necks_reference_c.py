@@ -126,3 +126,67 @@ def test_asymmetric_non_local_gradchecks():
     x = torch.randn(2, 4, 3, 5, dtype=torch.float64, requires_grad=True)
     context = torch.randn(2, 3, 3, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(block, (x, context), fast_mode=True)
+
+
+def acm_reference(acm, x):
+    b, _, h, w = x.shape
+    regions = conv_bn(acm.pooled_reduce, pyramid_cells(x, [acm.scale]))  # (B, c, s²)
+    f = conv_bn(acm.reduce, x.flatten(2))  # (B, c, N)
+    glob = conv_bn(acm.global_info, f.mean(-1, keepdim=True))  # (B, c, 1)
+    affinity = torch.sigmoid(conv1x1(acm.affinity, f + glob))  # (B, s², N)
+    z = torch.einsum("bcs,bsn->bcn", regions, affinity)
+    z = (conv_bn(acm.residual, z) + f).clamp_min(0)
+    if acm.fusion is not None:
+        z = conv_bn(acm.fusion, z)
+    return z.view(b, -1, h, w)
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_adaptive_context_equals_its_formula(fusion):
+    from segfw.models.necks.adaptive_context import AdaptiveContext
+
+    torch.manual_seed(0)
+    block = perturbed(AdaptiveContext(12, channels=5, scales=(1, 2, 3, 6), fusion=fusion).double())
+    x = torch.randn(2, 12, 13, 21, dtype=torch.float64)
+    expected = torch.cat([x, *(acm_reference(acm, x) for acm in block.acms)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def dcm_reference(dcm, x):
+    b, _, h, w = x.shape
+    k = dcm.filter_size
+    filters = conv1x1(dcm.filter_gen, pyramid_cells(x, [k])).view(b, -1, k, k)  # (B, c, k, k)
+    f = conv_bn(dcm.reduce, x.flatten(2)).view(b, -1, h, w)
+    top = (k - 1) // 2 + (k - 1) % 2  # rows / columns of zeros before the map (even k: one more)
+    y = torch.zeros_like(f)
+    for i in range(k):  # tap by tap: y[p] = Σ_t w[t] · f[p + t − top], zero outside the map
+        for j in range(k):
+            di, dj = i - top, j - top
+            src = f[:, :, max(di, 0):h + min(di, 0), max(dj, 0):w + min(dj, 0)]
+            y[:, :, max(-di, 0):h - max(di, 0), max(-dj, 0):w - max(dj, 0)] += filters[:, :, i, j, None, None] * src
+    y = batch_norm(dcm.norm, y).clamp_min(0)
+    if dcm.fusion is not None:
+        y = conv_bn(dcm.fusion, y.flatten(2)).view(b, -1, h, w)
+    return y
+
+
+@pytest.mark.parametrize("fusion", [False, True])
+def test_dynamic_filters_equals_its_formula(fusion):
+    from segfw.models.necks.dynamic_filters import DynamicFilters
+
+    torch.manual_seed(0)
+    block = perturbed(DynamicFilters(12, channels=5, filter_sizes=(1, 2, 3, 4, 7), fusion=fusion).double())
+    x = torch.randn(2, 12, 13, 21, dtype=torch.float64)
+    expected = torch.cat([x, *(dcm_reference(dcm, x) for dcm in block.dcms)], dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_adaptive_context_and_dynamic_filters_gradcheck():
+    from segfw.models.necks.adaptive_context import AdaptiveContext
+    from segfw.models.necks.dynamic_filters import DynamicFilters
+
+    x = torch.randn(2, 4, 5, 7, dtype=torch.float64, requires_grad=True)
+    for block in (AdaptiveContext(4, channels=2, scales=(1, 3)), DynamicFilters(4, channels=2, filter_sizes=(2, 3))):
+        assert torch.autograd.gradcheck(perturbed(block.double()), (x,), fast_mode=True)
