@@ -14,6 +14,7 @@ from segfw.apis.run import Run
 from segfw.atomic_write import write_text
 from segfw.engine import distributed as dist_utils
 from segfw.engine.data import build_eval_loader, build_split
+from segfw.engine.config_checks import check_eval_settings
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import evaluate
@@ -44,6 +45,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
     try:
         run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
         settings = run.settings(cfg, overrides)
+        check_eval_settings(settings)
         checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes
         model = model.to(memory_format=memory_format(cfg.trainer.channels_last))
         if device.type == "cpu":
