@@ -4,12 +4,15 @@ mistake, exit codes for signals.
 A user's mistake is a :data:`segfw.errors.USER_ERRORS` exception (a bad config key or value, a missing
 or unusable file the user named) or a command-line override the tool cannot use (an unknown key, a key
 the tool does not read, an unknown config group option). Each is printed as ``error: <what and the
-fix>`` on one line, exit status 2. Anything else is a bug in segfw and keeps its full traceback.
+fix>`` on one line, exit status 2; so are running out of memory (naming the knobs to lower) and a path
+that cannot be written (read-only, a file where a folder should be). Anything else is a bug in segfw and
+keeps its full traceback.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import re
 import sys
@@ -19,6 +22,24 @@ from pathlib import Path
 from segfw.errors import USER_ERRORS, one_line
 
 EXIT_USER_ERROR = 2
+FILE_PROBLEMS = {  # errno of an output path the user named → what to do
+    errno.EACCES: "permission denied; choose a folder you may write to",
+    errno.EPERM: "permission denied; choose a folder you may write to",
+    errno.EROFS: "the file system is read-only; choose a writable folder",
+    errno.ENOSPC: "the disk is full; free space or choose another folder",
+    errno.ENOTDIR: "a file is where a folder is expected; choose another path or remove the file",
+    errno.EEXIST: "a file is where a folder is expected; choose another path or remove the file",
+    errno.EISDIR: "a folder is where a file is expected; give a file path",
+}
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure (``torch.OutOfMemoryError``, ``MemoryError``, or a
+    RuntimeError saying "out of memory" / "can't allocate memory" from a CPU allocator)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error).lower()
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in text or "allocate memory" in text
 
 
 def user_errors_as_one_line(fn: Callable) -> Callable:
@@ -34,6 +55,16 @@ def user_errors_as_one_line(fn: Callable) -> Callable:
             fail(one_line(error))
         except StopRequested as stop:
             sys.exit(128 + int(stop.args[0]))
+        except (MemoryError, RuntimeError) as error:
+            if not out_of_memory(error):
+                raise
+            fail(f"out of memory ({one_line(error)[:200] or type(error).__name__}); lower the work per step: "
+                 "trainer.batch_size / test.batch_size / test.window_batch, test.mode=slide with a smaller "
+                 "test.crop_size, fewer test.scales, or a smaller image")
+        except OSError as error:
+            if error.errno not in FILE_PROBLEMS:
+                raise
+            fail(f"{error.filename or 'a file'}: {FILE_PROBLEMS[error.errno]} ({error.strerror})")
 
     return wrapper
 

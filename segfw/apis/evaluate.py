@@ -15,6 +15,7 @@ from segfw.atomic_write import atomic_write, write_text
 from segfw.distance_metrics import format_distance_table
 from segfw.engine import distributed as dist_utils
 from segfw.engine.data import build_eval_loader, build_split
+from segfw.engine.config_checks import check_eval_settings
 from segfw.engine.cpu_allocator import set_cpu_allocator
 from segfw.engine.device import autocast_dtype, memory_format, resolve_device
 from segfw.engine.evaluator import evaluate
@@ -59,6 +60,7 @@ def evaluate_checkpoint(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict:
     try:
         run = Run.locate(cfg.get("run_dir"), cfg.get("checkpoint"))
         settings = run.settings(cfg, overrides)
+        check_eval_settings(settings)
         dataset = build_split(settings, "val")
         output = check_outputs(cfg, dataset, run.checkpoint, run.folder / "eval.json")
         checkpoint, model, classes = run.checkpoint, run.build_model(device, settings.model), run.classes

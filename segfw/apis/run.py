@@ -84,7 +84,7 @@ class Run:
         if model_cfg is not None:
             model = OmegaConf.to_container(OmegaConf.create(model_cfg), resolve=True)
             state = {**state, "config": {**state["config"], "model": model}}
-        return model_from_state(state, device)[0]
+        return model_from_state(state, device, source=str(self.checkpoint))[0]
 
     def checkpoints(self) -> list[Path]:
         """Every checkpoint file of the run, sorted by name."""

@@ -55,11 +55,30 @@ class Prediction:
         return {name: float(c) / self.class_ids.size for name, c in zip(self.classes, counts)}
 
 
+def rgb_uint8(array: np.ndarray) -> np.ndarray:
+    """An image array on the 0..255 scale the run trained on: uint8 as is, uint16 by 255/65535, float read as
+    [0, 1] (times 255), other integers within 0..255 as they are; anything else is a one-line ConfigError."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return np.rint(array.astype(np.float64) * (255 / 65535)).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if not (np.isfinite(low) and np.isfinite(high) and 0.0 <= low and high <= 1.0):
+            raise ConfigError(f"float image with values in [{low:g}, {high:g}]; a float image is read as [0, 1]: "
+                              "divide it by its range (e.g. /255), or pass uint8 (0..255) or uint16 (0..65535)")
+        return np.rint(array.astype(np.float64) * 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer) and array.size and 0 <= array.min() and array.max() <= 255:
+        return array.astype(np.uint8)
+    raise ConfigError(f"image of dtype {array.dtype}: pass uint8 (0..255), uint16 (0..65535) or float in [0, 1]")
+
+
 class Segmenter:
     """A trained segmentor with the preprocessing and test protocol of its run.
 
     ``predict(image)`` reads a file (any format the datasets read, TIFF included) or takes an
-    (H, W, C) array as read from disk (uint8 RGB for C = 3), applies the run's validation pipeline
+    (H, W, C) array (for C = 3: uint8 RGB, or uint16 and float [0, 1] scaled to it, see :func:`rgb_uint8`;
+    other C: the stored values), applies the run's validation pipeline
     (normalisation, any resize), runs the run's test protocol (``test``: whole/slide, scales, flip)
     and returns a :class:`Prediction` at the input's size. ``test`` and ``threshold`` (binary mode)
     can be changed per segmenter.
@@ -94,7 +113,11 @@ class Segmenter:
 
     @torch.no_grad()
     def predict(self, image: np.ndarray | str | Path) -> Prediction:
-        array = read_image(Path(image), self.channels) if isinstance(image, (str, Path)) else np.asarray(image)
+        if isinstance(image, (str, Path)):
+            array = read_image(Path(image), self.channels)
+        else:
+            array = np.asarray(image)
+            array = rgb_uint8(array) if self.channels == 3 else array
         if array.ndim == 2:
             array = array[..., None]
         if array.shape[-1] != self.channels:

@@ -17,6 +17,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct
 import torch
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from segfw.atomic_write import atomic_write
 from segfw.errors import ConfigError
@@ -119,15 +120,22 @@ def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     return model_from_state(load_checkpoint(path), device)
 
 
-def model_from_state(state: dict[str, Any], device: torch.device | str = "cpu"):
-    """:func:`model_from_checkpoint` of a loaded checkpoint ``state``."""
+def model_from_state(state: dict[str, Any], device: torch.device | str = "cpu", source: str = "checkpoint"):
+    """:func:`model_from_checkpoint` of a loaded checkpoint ``state`` (``source`` names it in errors)."""
     from segfw.models.segmentor import build_segmentor
 
-    cfg = OmegaConf.create(state["config"])
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    if "pretrained" in model_cfg["backbone"]:  # lite_resnet has no such key
-        model_cfg["backbone"]["pretrained"] = None  # the checkpoint holds the weights
-    model = build_segmentor(model_cfg, num_classes=len(state["classes"]))
+    try:
+        cfg = OmegaConf.create(state["config"])
+        model_cfg = OmegaConf.to_container(cfg["model"], resolve=True)
+        backbone, classes = model_cfg["backbone"], state["classes"]
+    except (KeyError, TypeError, ValueError, OmegaConfBaseException) as error:
+        key = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"{source}: its saved config lacks {key} (it needs config.model with a backbone, and "
+                          "classes); use a checkpoint written by tools/train.py, or convert other weights with "
+                          "tools/convert_checkpoint.py") from None
+    if isinstance(backbone, dict) and "pretrained" in backbone:
+        backbone["pretrained"] = None  # the checkpoint holds the weights
+    model = build_segmentor(model_cfg, num_classes=len(classes))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as error:  # "Error(s) in loading state_dict ...: Missing key(s) ..., size mismatch ..."

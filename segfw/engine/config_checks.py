@@ -72,6 +72,8 @@ def test_protocol_problems(test: Any, prefix: str = "test") -> list[str]:
         "stride": (optional(_pair), "give [H, W] with two positive integers, e.g. [341,341]"),
         "scales": (lambda v: len(v) >= 1 and all(positive(s) for s in v),
                    "give a non-empty list of positive scales, e.g. [1.0] or [0.5,1.0,1.5]"),
+        "batch_size": (at_least(1), "give a whole number >= 1 (images per evaluation forward pass)"),
+        "window_batch": (at_least(1), "give a whole number >= 1 (slide windows per forward pass)"),
     }))
     if test is not None and test.get("mode") == "slide" and not (test.get("crop_size") and test.get("stride")):
         problems.append(f"{prefix}.mode=slide needs {prefix}.crop_size=[H,W] and {prefix}.stride=[H,W]")
@@ -139,6 +141,16 @@ def train_config_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"dataset.root is not set: give dataset.root=PATH (the folder of the {dataset.get('name')} "
                         "dataset)")
     return problems
+
+
+def check_eval_settings(settings: DictConfig) -> None:
+    """Raise one ConfigError naming every out-of-range value of an evaluation's settings (the test protocol,
+    ``trainer.num_workers``) before the model runs."""
+    problems = test_protocol_problems(settings.get("test"))
+    problems += _checks(settings.get("trainer"), "trainer", {
+        "num_workers": (at_least(0), "give a whole number >= 0 (0: load in the main process)")})
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def check_train_config(cfg: DictConfig) -> None:
