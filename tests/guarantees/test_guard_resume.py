@@ -18,10 +18,10 @@ import pytest
 import yaml
 
 from conftest import REPO, tiny_overrides
+from data_layouts import make_folder
 from segfw.apis.evaluate import evaluate_checkpoint
 from segfw.apis.train import train
 from segfw.cli import override_problem, saved_dataset_overrides
-from test_training_safety import make_folder_dataset
 
 
 def printed(output: str, prefix: str) -> str:
@@ -61,7 +61,7 @@ def test_torchrun_resume_command_and_another_world_size(tmp_path):
 def folder_run(tmp_path_factory):
     """A finished run on a folder dataset, whose data then moved to a folder with a space in its name."""
     tmp = tmp_path_factory.mktemp("moved")
-    data = make_folder_dataset(tmp / "data")
+    data = make_folder(tmp / "data", {"train": 4, "val": 1}, size=(16, 16))
     overrides = ["dataset=folder", f"dataset.root={data}", "device=cpu", "model/backbone=resnet18",
                  "model.head.channels=8", "model.aux_head.channels=8", "trainer.max_iters=1",
                  "trainer.eval_interval=1", "trainer.batch_size=2", "trainer.crop_size=[16,16]",

@@ -10,7 +10,7 @@ MSCAN-T: 2×3×97×129 (odd at every stride, padded to 128×160), eval logits an
 NMF bases and dropout drawn in the same order). S and L (the same code with wider stages, the deepest stack and
 the widest head): strict conversion of the whole model and eval logits on one 33×47 image. B (S's widths, depths
 3-3-12-3, a 512 head: nothing L and S do not cover) is left out to keep the suite's time; its preset still
-composes and trains a step in tests/test_presets.py.
+composes and trains a step in tests/models/test_presets.py.
 """
 
 from __future__ import annotations
