@@ -57,7 +57,9 @@ def run_jobs(convert: Callable[[Path, Path], None], jobs: Sequence[Job], workers
                 convert(*job)
                 progress.update()
         else:
-            with multiprocessing.Pool(workers) as pool:
+            # forkserver, not fork: forking a process that runs other threads (a loader, a test runner's I/O
+            # thread, OpenMP) can copy a held lock into the child, which then waits forever
+            with multiprocessing.get_context("forkserver").Pool(workers) as pool:
                 for _ in pool.imap_unordered(partial(_star, convert), todo, chunksize=8):
                     progress.update()
     return len(todo)
