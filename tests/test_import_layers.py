@@ -51,6 +51,7 @@ FLOORS = {
     "segfw.models.backbones": (2, 1),
     "segfw.models.necks": (2, 2),
     "segfw.models.heads": (2, 3),
+    "segfw.models.heads.fcn": (2, 2),  # the plain FCN head, also the first stage of OCRNet's cascade (object_context)
     "segfw.models.inference": (2, 4),
     "segfw.models.segmentor": (2, 4),
     "segfw.models": (2, 5),

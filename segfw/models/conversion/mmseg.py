@@ -133,6 +133,7 @@ MMSEG_HEADS: dict[str, tuple[str, list[Rule]]] = {
         (r"enc_module\.encoding\.1\.", "neck.block.norm."),
         (r"enc_module\.fc\.0\.", "neck.block.fc."),
         (r"se_layer\.", "side_heads.se.classifier.1."),
+        (r"conv_seg\.", "head.classifier.1."),
     ]),
     "ann": ("fusion.stages.", [  # one stage per query scale; mmseg's ANN runs (and can run) only scale 1
         (r"fusion\.stages\.0\.(key|query|value)_project\.", r"neck.block.fusion.\1."),
